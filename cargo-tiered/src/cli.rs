@@ -1,0 +1,236 @@
+//! The command line: clap definitions, and the one place that turns a
+//! library error into a message, a hint and an exit code.
+
+use std::error::Error as _;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use tiered::exit_codes;
+use tiered::runner::{self, CargoArgs, RunError, RunOptions};
+use tiered::TierSet;
+
+/// Build, run and judge a workspace's tiered test suites.
+#[derive(Parser, Debug)]
+#[command(
+    name = "cargo tiered",
+    bin_name = "cargo tiered",
+    version,
+    about,
+    after_help = "Exit codes: 0 passed, 1 a test or gate failed, 2 usage or configuration error, \
+                  3 infrastructure failure, 4 no tests selected."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List every discovered test with its tier, binary, tags and needs.
+    List(ListArgs),
+}
+
+#[derive(Args, Debug)]
+struct ListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    select: Select,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    select: Select,
+    /// Write JUnit XML here.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Write the JSON report here.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Judge this gate (repeatable): discovery, integration, release, or one from tiered.toml.
+    #[arg(long = "gate", value_name = "NAME")]
+    gates: Vec<String>,
+    /// Run every test binary even after one failed.
+    #[arg(long)]
+    no_fail_fast: bool,
+    /// Show passing and ignored tests as they finish.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+}
+
+#[derive(Args, Debug)]
+struct Select {
+    /// Tiers to run: 1, 2, 3, a list such as 1,2, or all (repeatable; default all).
+    #[arg(long = "tier", value_name = "TIERS", global = true)]
+    tiers: Vec<String>,
+    /// Path to Cargo.toml.
+    #[arg(long, value_name = "PATH", global = true)]
+    manifest_path: Option<PathBuf>,
+    /// Package to test (repeatable).
+    #[arg(long = "package", short = 'p', value_name = "SPEC", global = true)]
+    packages: Vec<String>,
+    /// Test every package in the workspace.
+    #[arg(long, global = true)]
+    workspace: bool,
+    /// Exclude a package (with --workspace).
+    #[arg(long, value_name = "SPEC", global = true)]
+    exclude: Vec<String>,
+    /// Only this test target (repeatable).
+    #[arg(long = "test", value_name = "NAME", global = true)]
+    tests: Vec<String>,
+    /// Features to activate (space or comma separated).
+    #[arg(long, short = 'F', value_name = "FEATURES", global = true)]
+    features: Vec<String>,
+    /// Activate all features.
+    #[arg(long, global = true)]
+    all_features: bool,
+    /// Do not activate the default feature.
+    #[arg(long, global = true)]
+    no_default_features: bool,
+    /// Build in release mode.
+    #[arg(long, short = 'r', global = true)]
+    release: bool,
+    /// Build with this profile.
+    #[arg(long, value_name = "NAME", global = true)]
+    profile: Option<String>,
+    /// Directory for build artifacts.
+    #[arg(long, value_name = "DIR", global = true)]
+    target_dir: Option<PathBuf>,
+    /// Require Cargo.lock to be up to date.
+    #[arg(long, global = true)]
+    locked: bool,
+    /// Run without accessing the network.
+    #[arg(long, global = true)]
+    offline: bool,
+    /// Require Cargo.lock and cache to be up to date.
+    #[arg(long, global = true)]
+    frozen: bool,
+    /// Test-name filters and libtest flags for the harness binaries.
+    #[arg(last = true, value_name = "ARGS", global = true)]
+    harness_args: Vec<String>,
+}
+
+/// Parses the process arguments, accepting both `cargo tiered …` and
+/// `cargo-tiered …`.
+pub fn parse() -> Cli {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "tiered") {
+        args.remove(1);
+    }
+    Cli::parse_from(args)
+}
+
+fn options(select: Select) -> Result<RunOptions, RunError> {
+    let mut tiers = TierSet::default();
+    for spec in &select.tiers {
+        tiers.parse_into(spec).map_err(|e| RunError::HarnessArgs {
+            message: format!("--tier: {e}"),
+        })?;
+    }
+    Ok(RunOptions {
+        tiers,
+        cargo: CargoArgs {
+            manifest_path: select.manifest_path,
+            packages: select.packages,
+            workspace: select.workspace,
+            exclude: select.exclude,
+            tests: select.tests,
+            features: select.features,
+            all_features: select.all_features,
+            no_default_features: select.no_default_features,
+            release: select.release,
+            profile: select.profile,
+            target_dir: select.target_dir,
+            locked: select.locked,
+            offline: select.offline,
+            frozen: select.frozen,
+        },
+        harness_args: select.harness_args,
+        ..RunOptions::default()
+    })
+}
+
+/// Runs the command and returns the exit code.
+pub fn execute(cli: Cli) -> u8 {
+    let result = match cli.command {
+        Some(Command::List(list)) => list_command(list),
+        None => run_command(cli.run),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(&e);
+            e.exit_code()
+        }
+    }
+}
+
+fn run_command(args: RunArgs) -> Result<u8, RunError> {
+    let mut opts = options(args.select)?;
+    opts.junit = args.junit;
+    opts.json = args.json;
+    opts.gates = args.gates;
+    opts.no_fail_fast = args.no_fail_fast;
+    opts.verbose = args.verbose;
+    let mut sink = tiered::events::TerminalSink::new(std::io::stderr(), opts.verbose);
+    let outcome = runner::run(&opts, &mut sink, &mut std::io::stderr())?;
+    Ok(outcome.exit_code)
+}
+
+fn list_command(args: ListArgs) -> Result<u8, RunError> {
+    let opts = options(args.select)?;
+    let listing = runner::list(&opts)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let _ = serde_json::to_writer_pretty(&mut out, &listing);
+        let _ = writeln!(out);
+    } else {
+        for t in &listing.tests {
+            let mut extra = Vec::new();
+            if !t.tags.is_empty() {
+                extra.push(format!("tags: {}", t.tags.join(",")));
+            }
+            if !t.needs.is_empty() {
+                extra.push(format!("needs: {}", t.needs.join(",")));
+            }
+            if t.ignored {
+                extra.push("ignored".into());
+            }
+            let extra = if extra.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", extra.join("; "))
+            };
+            let _ = writeln!(out, "tier{}  {}  {}{}", t.tier, t.binary, t.name, extra);
+        }
+        for b in &listing.build_failures {
+            let _ = writeln!(out, "did not build: {} ({})", b.target, b.package);
+        }
+        let _ = writeln!(out, "{} tests", listing.tests.len());
+    }
+    Ok(
+        if listing.tests.is_empty() && listing.build_failures.is_empty() {
+            exit_codes::NO_TESTS
+        } else {
+            exit_codes::SUCCESS
+        },
+    )
+}
+
+fn report_error(e: &RunError) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "error: {e}");
+    let mut source = e.source();
+    while let Some(s) = source {
+        let _ = writeln!(err, "  caused by: {s}");
+        source = s.source();
+    }
+    if let Some(hint) = e.hint() {
+        let _ = writeln!(err, "hint: {hint}");
+    }
+}

@@ -1,0 +1,239 @@
+//! `tiered.toml`: the one place a workspace configures the harness.
+//!
+//! [`Config::load`] looks for `tiered.toml` at the workspace root, then
+//! `.config/tiered.toml` (both at once is an error: one place only), or the
+//! file named by `TIERED_CONFIG`. It is parsed once with serde, unknown keys
+//! rejected, and every error names the file, line, column and key — a
+//! [`ConfigError`] is written for the person who has to fix the file.
+//! `tiered.reference.toml` at the repository root documents every key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Environment variable naming the configuration file to use instead.
+pub const CONFIG_ENV: &str = "TIERED_CONFIG";
+
+/// The parsed configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Where it was read from (`None`: no file, defaults only).
+    pub path: Option<PathBuf>,
+    /// `[gates.NAME]` tables, by name.
+    pub gates: BTreeMap<String, GateSpec>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    gates: BTreeMap<String, RawGate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGate {
+    description: Option<String>,
+    min_discovery_rate: Option<Spanned<f64>>,
+    min_execution_rate: Option<Spanned<f64>>,
+    min_success_rate: Option<Spanned<f64>>,
+    max_failed: Option<u64>,
+    tiers: Option<Spanned<Vec<u8>>>,
+}
+
+/// One gate as configured: the criteria it sets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GateSpec {
+    /// What the gate is for, shown in reports.
+    pub description: Option<String>,
+    /// Least discovery rate, percent.
+    pub min_discovery_rate: Option<f64>,
+    /// Least execution rate, percent.
+    pub min_execution_rate: Option<f64>,
+    /// Least success rate, percent.
+    pub min_success_rate: Option<f64>,
+    /// Most failed (or errored) tests.
+    pub max_failed: Option<u64>,
+    /// Tiers the gate judges; `None`: the tiers of the run.
+    pub tiers: Option<Vec<u8>>,
+}
+
+/// `tiered.toml` could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but cannot be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid: bad TOML, an unknown key, a wrong type, a value
+    /// out of range.
+    #[error("{path}:{line}:{column}: {message}{}", key_suffix(.key))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the offending value.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// Dotted key (`gates.release.min_success_rate`), when known.
+        key: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// Both `tiered.toml` and `.config/tiered.toml` exist.
+    #[error("both {first} and {second} exist; keep one")]
+    Ambiguous {
+        /// One.
+        first: PathBuf,
+        /// The other.
+        second: PathBuf,
+    },
+}
+
+fn key_suffix(key: &Option<String>) -> String {
+    key.as_ref()
+        .map(|k| format!(" (key `{k}`)"))
+        .unwrap_or_default()
+}
+
+impl ConfigError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => {
+                "check the file's permissions, or set TIERED_CONFIG to another file"
+            }
+            ConfigError::Invalid { .. } => {
+                "every key and its default is documented in tiered.reference.toml"
+            }
+            ConfigError::Ambiguous { .. } => {
+                "move everything into one of them and delete the other"
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Finds and parses the configuration of the workspace rooted at `root`.
+    pub fn load(root: &Path) -> Result<Config, ConfigError> {
+        let path = match std::env::var_os(CONFIG_ENV) {
+            Some(p) => Some(PathBuf::from(p)),
+            None => {
+                let top = root.join("tiered.toml");
+                let nested = root.join(".config").join("tiered.toml");
+                match (top.is_file(), nested.is_file()) {
+                    (true, true) => {
+                        return Err(ConfigError::Ambiguous {
+                            first: top,
+                            second: nested,
+                        })
+                    }
+                    (true, false) => Some(top),
+                    (false, true) => Some(nested),
+                    (false, false) => None,
+                }
+            }
+        };
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Config::parse(&text, &path)
+    }
+
+    /// Parses configuration text; `path` is used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid =
+            |span: Option<std::ops::Range<usize>>, key: Option<String>, message: String| {
+                let (line, column) = line_col(text, span.map_or(0, |s| s.start));
+                ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    key,
+                    message,
+                }
+            };
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| invalid(e.span(), None, e.message().trim().to_string()))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let key = (key != "." && !key.is_empty()).then_some(key);
+            let inner = e.into_inner();
+            invalid(inner.span(), key, inner.message().trim().to_string())
+        })?;
+        let mut gates = BTreeMap::new();
+        for (name, g) in raw.gates {
+            let rate = |field: &str, v: Option<Spanned<f64>>| -> Result<Option<f64>, ConfigError> {
+                match v {
+                    None => Ok(None),
+                    Some(s) if (0.0..=100.0).contains(s.get_ref()) => Ok(Some(*s.get_ref())),
+                    Some(s) => Err(invalid(
+                        Some(s.span()),
+                        Some(format!("gates.{name}.{field}")),
+                        format!(
+                            "{} is not a percentage: a rate is between 0 and 100",
+                            s.get_ref()
+                        ),
+                    )),
+                }
+            };
+            let tiers = match g.tiers {
+                None => None,
+                Some(s) => {
+                    if let Some(bad) = s.get_ref().iter().find(|t| !(1..=3).contains(*t)) {
+                        return Err(invalid(
+                            Some(s.span()),
+                            Some(format!("gates.{name}.tiers")),
+                            format!("unknown tier {bad}: tiers are 1, 2 and 3"),
+                        ));
+                    }
+                    Some(s.into_inner())
+                }
+            };
+            if g.min_discovery_rate.is_none()
+                && g.min_execution_rate.is_none()
+                && g.min_success_rate.is_none()
+                && g.max_failed.is_none()
+            {
+                let at = text.find(&format!("[gates.{name}]"));
+                return Err(invalid(
+                    at.map(|a| a..a),
+                    Some(format!("gates.{name}")),
+                    format!("gate `{name}` sets no criterion; add min_discovery_rate, min_execution_rate, min_success_rate or max_failed"),
+                ));
+            }
+            let spec = GateSpec {
+                description: g.description,
+                min_discovery_rate: rate("min_discovery_rate", g.min_discovery_rate)?,
+                min_execution_rate: rate("min_execution_rate", g.min_execution_rate)?,
+                min_success_rate: rate("min_success_rate", g.min_success_rate)?,
+                max_failed: g.max_failed,
+                tiers,
+            };
+            gates.insert(name, spec);
+        }
+        Ok(Config {
+            path: Some(path.to_path_buf()),
+            gates,
+        })
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}

@@ -1,0 +1,108 @@
+//! The run's event stream and the sinks that consume it.
+//!
+//! The runner emits [`Event`]s as things happen — build finished, a binary
+//! started, a test finished, gates judged — and every display is a [`Sink`]:
+//! the live terminal lines ([`TerminalSink`]) today, progress bars and
+//! machine-readable streams beside it. The final [`SessionReport`] is built
+//! from the same `TestFinished` events, so JUnit, JSON and the terminal can
+//! never disagree.
+
+use std::io::Write;
+
+use crate::protocol::Outcome;
+use crate::report::{BuildFailure, SessionReport, TestEntry};
+
+/// Something that happened during a run.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The build finished; these targets failed.
+    BuildFinished {
+        /// Test targets that did not build.
+        failures: &'a [BuildFailure],
+    },
+    /// A harness binary is about to run `tests` tests.
+    BinaryStarted {
+        /// Target name.
+        binary: &'a str,
+        /// Selected tests in it.
+        tests: usize,
+    },
+    /// One test finished (or was accounted for without running).
+    TestFinished(&'a TestEntry),
+    /// A harness binary exited.
+    BinaryFinished {
+        /// Target name.
+        binary: &'a str,
+        /// Its exit status, described.
+        status: &'a str,
+        /// Whether the status means it crashed or was killed.
+        abnormal: bool,
+    },
+    /// The run is complete.
+    RunFinished(&'a SessionReport),
+}
+
+/// A consumer of events.
+pub trait Sink {
+    /// Handles one event.
+    fn event(&mut self, event: &Event<'_>);
+}
+
+/// Live lines on a terminal (or any writer), one per finished test.
+pub struct TerminalSink<W: Write> {
+    out: W,
+    verbose: bool,
+}
+
+impl<W: Write> TerminalSink<W> {
+    /// A sink writing to `out`; `verbose` also lists passing tests.
+    pub fn new(out: W, verbose: bool) -> Self {
+        TerminalSink { out, verbose }
+    }
+}
+
+impl<W: Write> Sink for TerminalSink<W> {
+    fn event(&mut self, event: &Event<'_>) {
+        let _ = match event {
+            Event::BuildFinished { failures } if !failures.is_empty() => writeln!(
+                self.out,
+                "   BUILD FAILED {} test target(s): {}",
+                failures.len(),
+                failures
+                    .iter()
+                    .map(|f| f.target.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Event::BinaryStarted { binary, tests } => {
+                writeln!(self.out, "    RUNNING {binary} ({tests} tests)")
+            }
+            Event::TestFinished(t) => {
+                let word = match t.outcome {
+                    Outcome::Passed if !self.verbose => return,
+                    Outcome::Passed => "PASS",
+                    Outcome::Failed => "FAIL",
+                    Outcome::Error => "ERROR",
+                    Outcome::Ignored if !self.verbose => return,
+                    Outcome::Ignored => "IGNORED",
+                    Outcome::NotRun if !self.verbose => return,
+                    Outcome::NotRun => "NOT RUN",
+                };
+                writeln!(
+                    self.out,
+                    "{word:>11} [{:>8.3}s] tier{} {} {}",
+                    t.duration_ms / 1000.0,
+                    t.tier,
+                    t.binary,
+                    crate::report::summary::printable(&t.name)
+                )
+            }
+            Event::BinaryFinished {
+                binary,
+                status,
+                abnormal: true,
+            } => writeln!(self.out, "    CRASHED {binary}: {status}"),
+            _ => Ok(()),
+        };
+    }
+}

@@ -1,0 +1,107 @@
+//! Fixtures: the values a test takes as parameters.
+//!
+//! `async fn stores(db: MyFixture)` asks the harness to build a `MyFixture`
+//! before the test runs. A type becomes a fixture by implementing
+//! [`Fixture`]: it says which services it needs (so the harness starts only
+//! those) and how to set itself up from the [`TestContext`]. A setup that
+//! fails makes the test an *error* — not executed — never a pass or a skip.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::registry::TestFailure;
+
+/// What a fixture sees while it is set up: the test it is for.
+#[derive(Clone, Debug)]
+pub struct TestContext {
+    inner: Arc<ContextInner>,
+}
+
+#[derive(Debug)]
+struct ContextInner {
+    test_name: String,
+    tier: u8,
+}
+
+impl TestContext {
+    /// A context for the named test.
+    pub fn new(test_name: impl Into<String>, tier: u8) -> Self {
+        TestContext {
+            inner: Arc::new(ContextInner {
+                test_name: test_name.into(),
+                tier,
+            }),
+        }
+    }
+
+    /// The full name of the test being set up.
+    pub fn test_name(&self) -> &str {
+        &self.inner.test_name
+    }
+
+    /// The tier of the test being set up.
+    pub fn tier(&self) -> u8 {
+        self.inner.tier
+    }
+}
+
+/// A value a `#[tiered::test]` function can take as a parameter.
+///
+/// ```ignore
+/// struct Answer(u32);
+/// impl tiered::Fixture for Answer {
+///     async fn setup(_ctx: &tiered::TestContext) -> Result<Self, tiered::FixtureError> {
+///         Ok(Answer(42))
+///     }
+/// }
+/// #[tiered::test(tier = 1)]
+/// fn knows(answer: Answer) { assert_eq!(answer.0, 42); }
+/// ```
+pub trait Fixture: Sized + Send + 'static {
+    /// Adds the names of the services this fixture needs (and the fixtures
+    /// it builds on need) to `out`.
+    fn needs(out: &mut Vec<&'static str>) {
+        let _ = out;
+    }
+
+    /// Builds the fixture for one test.
+    fn setup(ctx: &TestContext) -> impl Future<Output = Result<Self, FixtureError>> + Send;
+}
+
+/// A fixture could not be set up.
+#[derive(Debug)]
+pub struct FixtureError {
+    fixture: &'static str,
+    message: String,
+}
+
+impl FixtureError {
+    /// A setup failure of the fixture type `F`, with what went wrong.
+    pub fn new<F>(message: impl fmt::Display) -> Self {
+        FixtureError {
+            fixture: std::any::type_name::<F>(),
+            message: message.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for FixtureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "fixture `{}` could not be set up: {}",
+            self.fixture, self.message
+        )
+    }
+}
+
+impl std::error::Error for FixtureError {}
+
+/// Sets up the fixture `F` for a test; a failure makes the test an error.
+#[doc(hidden)]
+pub async fn setup_fixture<F: Fixture>(ctx: &TestContext) -> Result<F, TestFailure> {
+    F::setup(ctx)
+        .await
+        .map_err(|e| TestFailure::Error(e.to_string()))
+}

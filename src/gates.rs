@@ -1,0 +1,149 @@
+//! Gates: named sets of criteria that turn the run's numbers into a verdict.
+//!
+//! Three gates are built in, from the phase gates this harness grew from:
+//! `discovery` (discovery ≥ 90 %), `integration` (execution ≥ 80 %) and
+//! `release` (success ≥ 70 %). A `[gates.NAME]` table in `tiered.toml`
+//! replaces the built-in of the same name or adds a new gate.
+//! [`evaluate`] judges one gate against [`Counts`] and keeps, for every
+//! criterion, what was required, what was measured and whether it held, so
+//! that reports can show the reasoning and not only the verdict.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, GateSpec};
+use crate::rates::Counts;
+
+/// The built-in gates, before configuration.
+pub fn builtin() -> Vec<(String, GateSpec)> {
+    vec![
+        (
+            "discovery".into(),
+            GateSpec {
+                description: Some("the built binaries discover the declared tests".into()),
+                min_discovery_rate: Some(90.0),
+                ..GateSpec::default()
+            },
+        ),
+        (
+            "integration".into(),
+            GateSpec {
+                description: Some("the declared tests are executed".into()),
+                min_execution_rate: Some(80.0),
+                ..GateSpec::default()
+            },
+        ),
+        (
+            "release".into(),
+            GateSpec {
+                description: Some("the declared tests pass".into()),
+                min_success_rate: Some(70.0),
+                ..GateSpec::default()
+            },
+        ),
+    ]
+}
+
+/// Every known gate: the built-ins, replaced or extended by configuration.
+pub fn known(config: &Config) -> Vec<(String, GateSpec)> {
+    let mut gates = builtin();
+    for (name, spec) in &config.gates {
+        match gates.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = spec.clone(),
+            None => gates.push((name.clone(), spec.clone())),
+        }
+    }
+    gates
+}
+
+/// A gate name that neither the built-ins nor `tiered.toml` define.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown gate `{name}`; known gates: {}", known.join(", "))]
+pub struct UnknownGate {
+    /// The name asked for.
+    pub name: String,
+    /// The names that exist.
+    pub known: Vec<String>,
+}
+
+/// Looks up the requested gates by name, in the order asked.
+pub fn resolve(config: &Config, names: &[String]) -> Result<Vec<(String, GateSpec)>, UnknownGate> {
+    let known = known(config);
+    names
+        .iter()
+        .map(|name| {
+            known
+                .iter()
+                .find(|(n, _)| n == name)
+                .cloned()
+                .ok_or_else(|| UnknownGate {
+                    name: name.clone(),
+                    known: known.iter().map(|(n, _)| n.clone()).collect(),
+                })
+        })
+        .collect()
+}
+
+/// One criterion's judgement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CriterionResult {
+    /// `min_discovery_rate`, `min_execution_rate`, `min_success_rate`, `max_failed`.
+    pub name: String,
+    /// The threshold.
+    pub required: f64,
+    /// What was measured; `None` when it could not be (nothing declared).
+    pub actual: Option<f64>,
+    /// Whether it held. A criterion that could not be measured fails.
+    pub passed: bool,
+}
+
+/// One gate's judgement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    /// The gate's name.
+    pub name: String,
+    /// Every criterion held.
+    pub passed: bool,
+    /// Each criterion.
+    pub criteria: Vec<CriterionResult>,
+}
+
+/// Judges a gate against the counts of the tiers it covers.
+pub fn evaluate(name: &str, spec: &GateSpec, counts: &Counts) -> GateResult {
+    let rates = counts.rates();
+    let mut criteria = Vec::new();
+    let mut min = |crit: &str, required: Option<f64>, actual: Option<f64>| {
+        if let Some(required) = required {
+            criteria.push(CriterionResult {
+                name: crit.into(),
+                required,
+                actual,
+                passed: actual.is_some_and(|a| a >= required),
+            });
+        }
+    };
+    min(
+        "min_discovery_rate",
+        spec.min_discovery_rate,
+        rates.discovery,
+    );
+    min(
+        "min_execution_rate",
+        spec.min_execution_rate,
+        rates.execution,
+    );
+    min("min_success_rate", spec.min_success_rate, rates.success);
+    if let Some(max) = spec.max_failed {
+        let failed = counts.failed + counts.errors;
+        criteria.push(CriterionResult {
+            name: "max_failed".into(),
+            required: max as f64,
+            actual: Some(failed as f64),
+            passed: failed <= max,
+        });
+    }
+    GateResult {
+        name: name.into(),
+        passed: criteria.iter().all(|c| c.passed),
+        criteria,
+    }
+}

@@ -1,0 +1,464 @@
+//! The harness inside every test binary: what `tiered::main!()` runs.
+//!
+//! [`run`] turns the registered [`TestDef`]s into libtest-mimic trials, so
+//! every libtest flag keeps working, and adds `--tier`. Tier-1 tests run
+//! in-process on libtest-mimic's thread pool: a panic hook records each
+//! test's panic message and location on its own thread, so nothing but the
+//! test's own prints escapes. Tier-2 and tier-3 tests each run in a child
+//! process of the same binary (nextest's model): their stdout and stderr are
+//! captured whole, a crash or `exit()` kills only that test, and a timeout can
+//! really stop them. Next to service I/O a process spawn (~1 ms) is noise.
+//!
+//! When `cargo tiered` runs the binary it names files in the environment
+//! ([`crate::protocol`]) and the harness writes its listing or one JSON line
+//! per finished test there.
+
+use std::cell::{Cell, RefCell};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+use crate::fixture::TestContext;
+use crate::protocol::{
+    ListedTest, Outcome, TestRecord, CHILD_OUT_ENV, CHILD_TEST_ENV, LIST_OUT_ENV, RESULTS_OUT_ENV,
+};
+use crate::registry::{self, ShouldPanic, TestBody, TestDef, TestFailure};
+use crate::tier::TierSet;
+
+/// Embedded whole in every harness binary; see [`crate::protocol::marker`].
+static HARNESS_MARKER: [u8; 31] = *b"tiered-harness-marker:v1:7f3a9c";
+
+/// The most captured output kept per stream; the rest is cut with a marker.
+pub const CAPTURE_LIMIT: usize = 1 << 20;
+
+/// The entry point behind `tiered::main!()`.
+pub fn run() -> ExitCode {
+    std::hint::black_box(&HARNESS_MARKER);
+    if let Ok(name) = std::env::var(CHILD_TEST_ENV) {
+        return run_child(&name);
+    }
+    if let Some(path) = std::env::var_os(LIST_OUT_ENV) {
+        return write_listing(Path::new(&path));
+    }
+    let (tiers, rest) = match split_tier_args(std::env::args()) {
+        Ok(v) => v,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let args = Arguments::from_iter(rest);
+    install_panic_hook(args.nocapture);
+    let results = ResultsFile::from_env();
+    let nocapture = args.nocapture;
+    let trials = registry::all()
+        .into_iter()
+        .filter(|d| tiers.contains(d.tier()))
+        .map(|def| {
+            let results = results.clone();
+            Trial::test(def.full_name(), move || {
+                let record = if def.tier().uses_services() {
+                    run_in_child(def, nocapture)
+                } else {
+                    execute(def)
+                };
+                results.append(&record);
+                verdict(&record)
+            })
+            .with_kind(format!("tier{}", def.tier))
+            .with_ignored_flag(def.ignored)
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// Splits `--tier X` / `--tier=X` (repeatable) from the other arguments.
+pub fn split_tier_args(
+    args: impl IntoIterator<Item = String>,
+) -> Result<(TierSet, Vec<String>), String> {
+    let mut tiers = TierSet::default();
+    let mut rest = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let spec = if arg == "--tier" {
+            Some(
+                it.next()
+                    .ok_or("`--tier` needs a value: 1, 2, 3, a list such as 1,2, or all")?,
+            )
+        } else {
+            arg.strip_prefix("--tier=").map(str::to_string)
+        };
+        match spec {
+            Some(spec) => tiers.parse_into(&spec).map_err(|e| e.to_string())?,
+            None => rest.push(arg),
+        }
+    }
+    Ok((tiers.or_all(), rest))
+}
+
+fn verdict(record: &TestRecord) -> Result<(), Failed> {
+    match record.outcome {
+        Outcome::Passed => Ok(()),
+        _ => {
+            let mut msg = record.message.clone().unwrap_or_default();
+            if record.outcome == Outcome::Error {
+                msg = format!("error (not executed): {msg}");
+            }
+            for (label, text) in [("stdout", &record.stdout), ("stderr", &record.stderr)] {
+                if let Some(text) = text.as_deref().filter(|t| !t.is_empty()) {
+                    msg.push_str(&format!("\n---- {label} ----\n{text}"));
+                }
+            }
+            Err(msg.into())
+        }
+    }
+}
+
+fn listing() -> Vec<ListedTest> {
+    registry::all()
+        .into_iter()
+        .map(|d| ListedTest {
+            name: d.full_name(),
+            tier: d.tier,
+            tags: d.tags.iter().map(|t| t.to_string()).collect(),
+            needs: d.services().into_iter().map(str::to_string).collect(),
+            ignored: d.ignored,
+            ignore_reason: d.ignore_reason.map(str::to_string),
+            file: d.file.to_string(),
+            line: d.line,
+        })
+        .collect()
+}
+
+fn write_listing(path: &Path) -> ExitCode {
+    let json = serde_json::to_vec(&listing()).expect("a listing always serializes");
+    match std::fs::write(path, json) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "error: cannot write the test listing to {}: {e}",
+                path.display()
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Where finished tests are appended, when `cargo tiered` asked for it.
+#[derive(Clone)]
+struct ResultsFile(Option<&'static Mutex<File>>);
+
+impl ResultsFile {
+    fn from_env() -> Self {
+        static FILE: OnceLock<Option<Mutex<File>>> = OnceLock::new();
+        let file = FILE.get_or_init(|| {
+            let path = std::env::var_os(RESULTS_OUT_ENV)?;
+            match File::options().create(true).append(true).open(&path) {
+                Ok(f) => Some(Mutex::new(f)),
+                Err(e) => {
+                    eprintln!(
+                        "warning: cannot open the results file {}: {e}",
+                        Path::new(&path).display()
+                    );
+                    None
+                }
+            }
+        });
+        ResultsFile(file.as_ref())
+    }
+
+    fn append(&self, record: &TestRecord) {
+        if let Some(file) = self.0 {
+            let mut line = serde_json::to_vec(record).expect("a record always serializes");
+            line.push(b'\n');
+            let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
+            // One write per line keeps lines whole even if the process dies.
+            if let Err(e) = f.write_all(&line).and_then(|()| f.flush()) {
+                eprintln!("warning: cannot write a test result: {e}");
+            }
+        }
+    }
+}
+
+thread_local! {
+    static IN_TEST: Cell<bool> = const { Cell::new(false) };
+    static PANIC_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn install_panic_hook(nocapture: bool) {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let default = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !IN_TEST.with(Cell::get) {
+                return default(info);
+            }
+            let payload = info.payload_as_str().unwrap_or("Box<dyn Any>");
+            let mut msg = match info.location() {
+                Some(loc) => format!("panicked at {loc}:\n{payload}"),
+                None => format!("panicked:\n{payload}"),
+            };
+            let bt = std::backtrace::Backtrace::capture();
+            if bt.status() == std::backtrace::BacktraceStatus::Captured {
+                msg.push_str(&format!("\nstack backtrace:\n{bt}"));
+            }
+            PANIC_MESSAGE.with(|m| *m.borrow_mut() = Some(msg));
+            if nocapture {
+                default(info);
+            }
+        }));
+    });
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("tiered-rt")
+            .build()
+            .expect("the tokio runtime for async tests could not start")
+    })
+}
+
+/// Runs the body on this thread; `Err` carries the panic message.
+fn run_body(def: &TestDef) -> Result<registry::TestResult, String> {
+    IN_TEST.with(|c| c.set(true));
+    PANIC_MESSAGE.with(|m| m.borrow_mut().take());
+    let result = panic::catch_unwind(AssertUnwindSafe(|| match def.body {
+        TestBody::Sync(f) => f(),
+        TestBody::Async(f) => {
+            let ctx = TestContext::new(def.full_name(), def.tier);
+            runtime().block_on(f(ctx))
+        }
+    }));
+    IN_TEST.with(|c| c.set(false));
+    result.map_err(|payload| {
+        PANIC_MESSAGE
+            .with(|m| m.borrow_mut().take())
+            .unwrap_or_else(|| {
+                payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "panicked with a non-string payload".into())
+            })
+    })
+}
+
+/// Runs one test in this process and judges it, honouring its timeout.
+pub fn execute(def: &'static TestDef) -> TestRecord {
+    let start = Instant::now();
+    let result = match def.timeout_ms {
+        None => run_body(def),
+        Some(ms) => {
+            let (tx, rx) = mpsc::channel();
+            let spawned = thread::Builder::new().name(def.full_name()).spawn(move || {
+                let _ = tx.send(run_body(def));
+            });
+            match spawned {
+                Err(e) => Ok(Err(TestFailure::Error(format!(
+                    "could not start the test thread: {e}"
+                )))),
+                // A timed-out thread cannot be stopped in-process; it is left
+                // behind and ends with the process.
+                Ok(_) => rx
+                    .recv_timeout(Duration::from_millis(ms))
+                    .unwrap_or_else(|_| Ok(Err(TestFailure::Failed(timeout_message(ms))))),
+            }
+        }
+    };
+    let (outcome, message) = judge(def.should_panic, result);
+    TestRecord {
+        name: def.full_name(),
+        tier: def.tier,
+        outcome,
+        duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+        message,
+        stdout: None,
+        stderr: None,
+    }
+}
+
+fn timeout_message(ms: u64) -> String {
+    format!(
+        "timed out after {}",
+        crate::duration::human(Duration::from_millis(ms))
+    )
+}
+
+fn judge(
+    should_panic: ShouldPanic,
+    result: Result<registry::TestResult, String>,
+) -> (Outcome, Option<String>) {
+    match (result, should_panic) {
+        (Ok(Ok(())), ShouldPanic::No) => (Outcome::Passed, None),
+        (Ok(Ok(())), _) => (
+            Outcome::Failed,
+            Some("test did not panic as expected".into()),
+        ),
+        (Ok(Err(TestFailure::Failed(m))), _) => (Outcome::Failed, Some(m)),
+        (Ok(Err(TestFailure::Error(m))), _) => (Outcome::Error, Some(m)),
+        (Err(m), ShouldPanic::No) => (Outcome::Failed, Some(m)),
+        (Err(_), ShouldPanic::Yes) => (Outcome::Passed, None),
+        (Err(m), ShouldPanic::WithMessage(expected)) if m.contains(expected) => {
+            (Outcome::Passed, None)
+        }
+        (Err(m), ShouldPanic::WithMessage(expected)) => (
+            Outcome::Failed,
+            Some(format!(
+                "panic did not contain the expected text\n      panic: {m}\n   expected: {expected}"
+            )),
+        ),
+    }
+}
+
+/// Child mode: run the one named test here and write its record.
+fn run_child(name: &str) -> ExitCode {
+    let Some(out) = std::env::var_os(CHILD_OUT_ENV) else {
+        eprintln!("error: {CHILD_TEST_ENV} is set but {CHILD_OUT_ENV} is not");
+        return ExitCode::from(2);
+    };
+    let Some(def) = registry::all().into_iter().find(|d| d.full_name() == name) else {
+        eprintln!("error: no test named `{name}` in this binary");
+        return ExitCode::from(2);
+    };
+    install_panic_hook(false);
+    let record = execute(def);
+    let json = serde_json::to_vec(&record).expect("a record always serializes");
+    if let Err(e) = std::fs::write(&out, json) {
+        eprintln!(
+            "error: cannot write the result to {}: {e}",
+            Path::new(&out).display()
+        );
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
+}
+
+fn child_out_path() -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    std::env::temp_dir().join(format!(
+        "tiered-{}-{}.json",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Reads a stream to its end, keeping at most [`CAPTURE_LIMIT`] bytes.
+fn capture(mut stream: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut dropped = 0usize;
+        let mut buf = [0u8; 8192];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let room = CAPTURE_LIMIT.saturating_sub(kept.len());
+                    kept.extend_from_slice(&buf[..n.min(room)]);
+                    dropped += n.saturating_sub(room);
+                }
+            }
+        }
+        let mut text = String::from_utf8_lossy(&kept).into_owned();
+        if dropped > 0 {
+            text.push_str(&format!(
+                "\n[tiered: output truncated, {dropped} more bytes]"
+            ));
+        }
+        text
+    })
+}
+
+/// Runs one test in a child process of this binary.
+fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
+    let start = Instant::now();
+    let out = child_out_path();
+    let name = def.full_name();
+    let error = |message: String| TestRecord {
+        name: def.full_name(),
+        tier: def.tier,
+        outcome: Outcome::Error,
+        duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+        message: Some(message),
+        stdout: None,
+        stderr: None,
+    };
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return error(format!("cannot find this test binary to re-run it: {e}")),
+    };
+    let io = || {
+        if nocapture {
+            Stdio::inherit()
+        } else {
+            Stdio::piped()
+        }
+    };
+    let spawned = Command::new(exe)
+        .env(CHILD_TEST_ENV, &name)
+        .env(CHILD_OUT_ENV, &out)
+        .env_remove(RESULTS_OUT_ENV)
+        .env_remove(LIST_OUT_ENV)
+        .stdin(Stdio::null())
+        .stdout(io())
+        .stderr(io())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => return error(format!("cannot start the test process: {e}")),
+    };
+    let stdout = child.stdout.take().map(capture);
+    let stderr = child.stderr.take().map(capture);
+    let deadline = def.timeout_ms.map(|ms| start + Duration::from_millis(ms));
+    let mut pause = Duration::from_micros(200);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(timeout_message(def.timeout_ms.unwrap_or_default()));
+            }
+            Ok(None) => {
+                thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+            Err(e) => break Err(format!("lost track of the test process: {e}")),
+        }
+    };
+    let stdout = stdout.and_then(|h| h.join().ok());
+    let stderr = stderr.and_then(|h| h.join().ok());
+    let reported = std::fs::read(&out)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<TestRecord>(&b).ok());
+    let _ = std::fs::remove_file(&out);
+    let mut record = match (status, reported) {
+        (Err(timeout), _) => {
+            let mut r = error(timeout);
+            r.outcome = Outcome::Failed;
+            r
+        }
+        (Ok(_), Some(r)) => r,
+        (Ok(status), None) => {
+            let mut r = error(format!(
+                "the test process ended ({status}) before reporting a result"
+            ));
+            r.outcome = Outcome::Failed;
+            r
+        }
+    };
+    record.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
+    record.stdout = stdout;
+    record.stderr = stderr;
+    record
+}

@@ -1,0 +1,74 @@
+//! # tiered — a three-tier test harness
+//!
+//! Tests are sorted into tiers: **1** (unit: fast, isolated, no services),
+//! **2** (integration) and **3** (end to end), the latter two against real
+//! services only. A test author writes:
+//!
+//! ```ignore
+//! #[tiered::test(tier = 1)]
+//! fn adds() { assert_eq!(2 + 2, 4); }
+//!
+//! tiered::main!();
+//! ```
+//!
+//! in a `harness = false` test target. `cargo tiered` (the `cargo-tiered`
+//! crate) builds every such target, counts what the sources declare, what the
+//! binaries discover, what ran and what passed, judges the numbers with gates
+//! and writes JUnit and JSON reports.
+//!
+//! The crate is organised one module per concern: [`registry`] (what the
+//! attribute registers), [`harness`] (the in-binary runner), [`protocol`]
+//! (what a harness binary tells `cargo tiered`), [`config`], [`rates`],
+//! [`gates`], [`report`] and [`exit_codes`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod duration;
+pub mod exit_codes;
+pub mod fixture;
+pub mod gates;
+pub mod harness;
+pub mod protocol;
+pub mod rates;
+pub mod registry;
+pub mod report;
+pub mod tier;
+
+#[cfg(feature = "_cargo_tiered")]
+#[doc(hidden)]
+pub mod events;
+#[cfg(feature = "_cargo_tiered")]
+#[doc(hidden)]
+pub mod runner;
+#[cfg(feature = "_cargo_tiered")]
+#[doc(hidden)]
+pub mod scan;
+
+pub use fixture::{Fixture, FixtureError, TestContext};
+pub use tier::{Tier, TierSet};
+pub use tiered_macros::test;
+
+/// Runs the tiered harness: put `tiered::main!();` at the end of the root
+/// file of a `harness = false` test target.
+///
+/// The generated `main` accepts every libtest flag that libtest-mimic knows
+/// (`--list`, filters, `--exact`, `--ignored`, `--include-ignored`,
+/// `--test-threads`, `--nocapture`, `--format`, …) plus `--tier 1,2`, and
+/// exits with 101 when a test failed, as libtest does.
+#[macro_export]
+macro_rules! main {
+    () => {
+        fn main() -> ::std::process::ExitCode {
+            $crate::harness::run()
+        }
+    };
+}
+
+/// What the attribute macro expands to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::fixture::setup_fixture;
+    pub use crate::registry::{IntoTestResult, ShouldPanic, TestBody, TestDef};
+    pub use inventory;
+}

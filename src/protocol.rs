@@ -1,0 +1,118 @@
+//! What a harness binary and `cargo tiered` tell each other.
+//!
+//! The channel is files named by environment variables, as insta does, so a
+//! harness binary stays an ordinary program that `cargo test` can run:
+//!
+//! | variable | set by | effect |
+//! |---|---|---|
+//! | `TIERED_LIST_OUT=PATH` | `cargo tiered` | the binary writes its tests ([`ListedTest`], a JSON array) to PATH and exits 0 without running anything |
+//! | `TIERED_RESULTS_OUT=PATH` | `cargo tiered` | the binary appends one [`TestRecord`] per finished test to PATH as a JSON line, flushed at once, so a crash keeps what ran |
+//! | `TIERED_CHILD_TEST=NAME`, `TIERED_CHILD_OUT=PATH` | the harness itself | run only NAME in this process and write its [`TestRecord`] to PATH (tiers 2–3 run each test in a child process) |
+//!
+//! A harness binary is recognised without running it by [`marker`]: bytes
+//! that only a binary built with `tiered::main!()` contains.
+
+use serde::{Deserialize, Serialize};
+
+/// Names the file a harness binary writes its listing to.
+pub const LIST_OUT_ENV: &str = "TIERED_LIST_OUT";
+/// Names the file a harness binary appends its results to.
+pub const RESULTS_OUT_ENV: &str = "TIERED_RESULTS_OUT";
+/// Asks a harness binary to run one test in-process (child mode).
+pub const CHILD_TEST_ENV: &str = "TIERED_CHILD_TEST";
+/// Where a child writes the one result.
+pub const CHILD_OUT_ENV: &str = "TIERED_CHILD_OUT";
+
+const MARKER_HEAD: &str = "tiered-harness-marker:";
+const MARKER_TAIL: &str = "v1:7f3a9c";
+
+/// The bytes that identify a tiered harness binary. Built at run time from
+/// two halves so that only harness binaries (which embed it whole, see
+/// [`crate::harness`]) contain it, not the tools that search for it.
+pub fn marker() -> Vec<u8> {
+    let mut m = MARKER_HEAD.as_bytes().to_vec();
+    m.extend_from_slice(MARKER_TAIL.as_bytes());
+    m
+}
+
+/// One test as the harness binary lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedTest {
+    /// libtest-style name (module path inside the binary).
+    pub name: String,
+    /// Tier 1–3.
+    pub tier: u8,
+    /// `tags = […]`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Services the test's fixtures need.
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// Marked `ignore`.
+    #[serde(default)]
+    pub ignored: bool,
+    /// The `ignore = "…"` reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_reason: Option<String>,
+    /// Declaring file, as `file!()` gives it.
+    pub file: String,
+    /// Declaring line.
+    pub line: u32,
+}
+
+/// How a test ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Ran and passed.
+    Passed,
+    /// Ran and failed.
+    Failed,
+    /// Could not be executed: its setup, a service, the build or the binary failed.
+    Error,
+    /// Ignored (not requested with `--ignored`).
+    Ignored,
+    /// Selected but never ran (fail-fast stopped the run, or filtered at run time).
+    NotRun,
+}
+
+impl Outcome {
+    /// Ran to a pass/fail verdict.
+    pub fn executed(self) -> bool {
+        matches!(self, Outcome::Passed | Outcome::Failed)
+    }
+
+    /// The word used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Error => "error",
+            Outcome::Ignored => "ignored",
+            Outcome::NotRun => "not_run",
+        }
+    }
+}
+
+/// One finished test, as the harness reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestRecord {
+    /// libtest-style name.
+    pub name: String,
+    /// Tier 1–3.
+    pub tier: u8,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Wall time in milliseconds.
+    pub duration_ms: f64,
+    /// The failure: panic message with its location, the `Err` value, or
+    /// why it could not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Captured standard output (tests run in a child process only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    /// Captured standard error (tests run in a child process only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+}

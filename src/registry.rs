@@ -1,0 +1,130 @@
+//! The registry: every `#[tiered::test]` becomes a [`TestDef`] collected with
+//! `inventory`, so a harness binary knows its tests without a build script.
+//!
+//! A `TestDef` is plain static data plus a function pointer ([`TestBody`]).
+//! Names follow libtest: the module path inside the binary, without the crate
+//! name (`config::rejects_unknown_keys`), so filters behave as `cargo test`
+//! users expect.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::fixture::TestContext;
+use crate::tier::Tier;
+
+/// A test registered by `#[tiered::test]`.
+pub struct TestDef {
+    /// The function's name.
+    pub name: &'static str,
+    /// `module_path!()` where the function is declared (crate name first).
+    pub module_path: &'static str,
+    /// The tier number, 1–3 (checked by the attribute).
+    pub tier: u8,
+    /// `ignore` was given.
+    pub ignored: bool,
+    /// The reason given with `ignore = "…"`.
+    pub ignore_reason: Option<&'static str>,
+    /// What `should_panic` asked for.
+    pub should_panic: ShouldPanic,
+    /// `timeout = "…"` in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// `tags = […]`.
+    pub tags: &'static [&'static str],
+    /// Adds the services the test's fixtures need.
+    pub needs: fn(&mut Vec<&'static str>),
+    /// Source file of the declaration.
+    pub file: &'static str,
+    /// Source line of the declaration.
+    pub line: u32,
+    /// How to run it.
+    pub body: TestBody,
+}
+
+inventory::collect!(TestDef);
+
+/// A future a test body returns.
+pub type BoxTestFuture = Pin<Box<dyn Future<Output = TestResult> + Send>>;
+
+/// How a test runs.
+#[derive(Clone, Copy)]
+pub enum TestBody {
+    /// A plain `fn` without fixtures: called on the test thread.
+    Sync(fn() -> TestResult),
+    /// An `async fn`, or any test with fixtures: driven on the shared runtime.
+    Async(fn(TestContext) -> BoxTestFuture),
+}
+
+/// What `should_panic` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShouldPanic {
+    /// The test must not panic.
+    No,
+    /// The test must panic.
+    Yes,
+    /// The test must panic with a message containing this text.
+    WithMessage(&'static str),
+}
+
+/// Why a test did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestFailure {
+    /// The test ran and failed (panic or `Err`).
+    Failed(String),
+    /// The test could not be set up (a fixture or service failed): it was
+    /// not executed.
+    Error(String),
+}
+
+/// The result of running a test body.
+pub type TestResult = Result<(), TestFailure>;
+
+/// What a test function may return: `()` or `Result<(), E: Debug>`.
+pub trait IntoTestResult {
+    /// Converts the return value into a verdict.
+    fn into_test_result(self) -> TestResult;
+}
+
+impl IntoTestResult for () {
+    fn into_test_result(self) -> TestResult {
+        Ok(())
+    }
+}
+
+impl<E: Debug> IntoTestResult for Result<(), E> {
+    fn into_test_result(self) -> TestResult {
+        self.map_err(|e| TestFailure::Failed(format!("Error: {e:?}")))
+    }
+}
+
+impl TestDef {
+    /// The libtest-style name: module path inside the binary, then the
+    /// function name.
+    pub fn full_name(&self) -> String {
+        match self.module_path.split_once("::") {
+            Some((_crate, rest)) => format!("{rest}::{}", self.name),
+            None => self.name.to_string(),
+        }
+    }
+
+    /// The test's tier.
+    pub fn tier(&self) -> Tier {
+        Tier::new(self.tier).unwrap_or(Tier::ALL[0])
+    }
+
+    /// The services the test needs, sorted and without repeats.
+    pub fn services(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        (self.needs)(&mut v);
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+/// Every test registered in this binary, sorted by name.
+pub fn all() -> Vec<&'static TestDef> {
+    let mut defs: Vec<&'static TestDef> = inventory::iter::<TestDef>.into_iter().collect();
+    defs.sort_by_cached_key(|d| d.full_name());
+    defs
+}

@@ -1,0 +1,200 @@
+//! The session report: everything one `cargo tiered` run measured and judged,
+//! and the writers that turn it into JSON ([`json`]), JUnit XML ([`junit`],
+//! behind the internal feature) and the terminal summary ([`summary`]).
+//!
+//! [`SessionReport`] is the single model all three read, so the numbers a CI
+//! system ingests are the numbers a person reads. Its serde form *is* the
+//! documented JSON report: field names here are a contract.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::gates::GateResult;
+use crate::protocol::Outcome;
+use crate::rates::{Counts, Rates};
+
+pub mod json;
+#[cfg(feature = "_cargo_tiered")]
+pub mod junit;
+pub mod summary;
+
+/// PASS or FAIL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// Every selected test passed, or every requested gate passed.
+    #[serde(rename = "PASS")]
+    Pass,
+    /// Otherwise.
+    #[serde(rename = "FAIL")]
+    Fail,
+}
+
+impl Verdict {
+    /// `"PASS"` or `"FAIL"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+        }
+    }
+}
+
+/// Counts and rates of one tier.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TierReport {
+    /// The counts.
+    pub totals: Counts,
+    /// The rates over declared tests.
+    pub rates: Rates,
+}
+
+/// One test in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestEntry {
+    /// libtest-style name.
+    pub name: String,
+    /// The test target (binary) it belongs to.
+    pub binary: String,
+    /// Tier 1–3.
+    pub tier: u8,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Wall time in milliseconds.
+    pub duration_ms: f64,
+    /// Failure message, or why it did not run.
+    pub message: Option<String>,
+    /// Captured standard output (failures only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    /// Captured standard error (failures only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+}
+
+/// A test target that did not build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildFailure {
+    /// The target's name.
+    pub target: String,
+    /// Its package.
+    #[serde(default)]
+    pub package: String,
+    /// The compiler's first error, rendered.
+    pub message: String,
+}
+
+/// Everything one run measured and judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionReport {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Tiers this run selected.
+    pub selected_tiers: Vec<u8>,
+    /// Counts over the selected tiers.
+    pub totals: Counts,
+    /// Rates over the selected tiers.
+    pub rates: Rates,
+    /// Per tier, keyed "1", "2", "3".
+    pub tiers: BTreeMap<String, TierReport>,
+    /// Every selected test.
+    pub tests: Vec<TestEntry>,
+    /// Requested gates, judged.
+    pub gates: Vec<GateResult>,
+    /// Test targets that did not build.
+    pub build_failures: Vec<BuildFailure>,
+    /// Services provisioned for the run (none for tier-1-only runs).
+    #[serde(default)]
+    pub services: Vec<serde_json::Value>,
+    /// Wall time of the whole run, build included, in milliseconds.
+    pub duration_ms: f64,
+}
+
+impl SessionReport {
+    /// Builds the counts, rates and verdict from tests and declarations.
+    ///
+    /// `declared` is the number of declared tests per tier; `gates` are the
+    /// requested gates with the tiers each covers (`None`: all selected).
+    pub fn assemble(
+        selected_tiers: Vec<u8>,
+        declared: &BTreeMap<u8, u64>,
+        discovered: &BTreeMap<u8, u64>,
+        tests: Vec<TestEntry>,
+        build_failures: Vec<BuildFailure>,
+        gates: &[(String, crate::config::GateSpec)],
+        duration_ms: f64,
+    ) -> SessionReport {
+        let mut per_tier: BTreeMap<u8, Counts> = BTreeMap::new();
+        for &t in &selected_tiers {
+            let c = per_tier.entry(t).or_default();
+            c.declared = declared.get(&t).copied().unwrap_or(0);
+        }
+        for test in &tests {
+            per_tier.entry(test.tier).or_default().record(test.outcome);
+        }
+        for (&t, c) in per_tier.iter_mut() {
+            // Tests that never made it into a binary are declared, not discovered.
+            c.discovered = discovered.get(&t).copied().unwrap_or(c.discovered);
+            c.declared = c.declared.max(c.discovered);
+        }
+        let mut totals = Counts::default();
+        for c in per_tier.values() {
+            totals.add(c);
+        }
+        let gate_results: Vec<GateResult> = gates
+            .iter()
+            .map(|(name, spec)| {
+                let counts = match &spec.tiers {
+                    None => totals,
+                    Some(tiers) => {
+                        let mut c = Counts::default();
+                        for t in tiers {
+                            if let Some(tc) = per_tier.get(t) {
+                                c.add(tc);
+                            }
+                        }
+                        c
+                    }
+                };
+                crate::gates::evaluate(name, spec, &counts)
+            })
+            .collect();
+        let verdict = if !gate_results.is_empty() {
+            gate_results.iter().all(|g| g.passed)
+        } else {
+            totals.failed == 0 && totals.errors == 0 && build_failures.is_empty()
+        };
+        SessionReport {
+            verdict: if verdict {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            },
+            selected_tiers,
+            totals,
+            rates: totals.rates(),
+            tiers: per_tier
+                .into_iter()
+                .map(|(t, c)| {
+                    (
+                        t.to_string(),
+                        TierReport {
+                            totals: c,
+                            rates: c.rates(),
+                        },
+                    )
+                })
+                .collect(),
+            tests,
+            gates: gate_results,
+            build_failures,
+            services: Vec::new(),
+            duration_ms,
+        }
+    }
+
+    /// Whether no test at all was selected (nothing declared or discovered).
+    pub fn is_empty(&self) -> bool {
+        self.totals.declared == 0 && self.build_failures.is_empty()
+    }
+}

@@ -1,0 +1,176 @@
+//! The terminal summary printed at the end of a run: per-tier counts and
+//! rates, each failure with its message, the gate table, the verdict and
+//! where the reports went.
+//!
+//! It writes to any `Write`, so tests capture it exactly as a user sees it.
+
+use std::io::{self, Write};
+
+use super::{SessionReport, Verdict};
+use crate::protocol::Outcome;
+
+fn rate(r: Option<f64>) -> String {
+    r.map_or_else(|| "n/a".to_string(), |v| format!("{v:.1}%"))
+}
+
+/// Makes text safe for a terminal: control characters (ESC, NUL, …) are
+/// shown as `\u{..}` escapes so a test's output cannot drive the terminal.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Writes the summary.
+pub fn write(
+    report: &SessionReport,
+    reports_written: &[String],
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(w)?;
+    let problems: Vec<_> = report
+        .tests
+        .iter()
+        .filter(|t| matches!(t.outcome, Outcome::Failed | Outcome::Error))
+        .collect();
+    if !report.build_failures.is_empty() {
+        writeln!(w, "BUILD FAILURES ({}):", report.build_failures.len())?;
+        for b in &report.build_failures {
+            writeln!(w, "  {} ({}):", b.target, b.package)?;
+            for line in printable(&b.message).lines().take(20) {
+                writeln!(w, "    {line}")?;
+            }
+        }
+        writeln!(w)?;
+    }
+    if !problems.is_empty() {
+        writeln!(w, "FAILURES ({}):", problems.len())?;
+        for t in &problems {
+            let word = if t.outcome == Outcome::Error {
+                "ERROR"
+            } else {
+                "FAIL"
+            };
+            writeln!(w, "  {word} [tier {}] {} :: {}", t.tier, t.binary, t.name)?;
+            if let Some(m) = &t.message {
+                for line in printable(m).lines().take(30) {
+                    writeln!(w, "      {line}")?;
+                }
+            }
+            for (label, text) in [("stdout", &t.stdout), ("stderr", &t.stderr)] {
+                if let Some(text) = text.as_deref().filter(|s| !s.trim().is_empty()) {
+                    writeln!(w, "      ---- {label} ----")?;
+                    let lines: Vec<&str> = text.lines().collect();
+                    let start = lines.len().saturating_sub(20);
+                    if start > 0 {
+                        writeln!(w, "      [... {start} earlier lines]")?;
+                    }
+                    for line in &lines[start..] {
+                        writeln!(w, "      {}", printable(line))?;
+                    }
+                }
+            }
+        }
+        writeln!(w)?;
+    }
+    writeln!(
+        w,
+        "{:<8} {:>8} {:>10} {:>8} {:>6} {:>6} {:>6} {:>7}  {:>9} {:>9} {:>8}",
+        "tier",
+        "declared",
+        "discovered",
+        "executed",
+        "passed",
+        "failed",
+        "errors",
+        "ignored",
+        "discovery",
+        "execution",
+        "success"
+    )?;
+    let rows = report
+        .tiers
+        .iter()
+        .map(|(k, t)| (k.as_str(), t.totals, t.rates))
+        .chain(std::iter::once(("all", report.totals, report.rates)));
+    for (name, c, r) in rows {
+        writeln!(
+            w,
+            "{:<8} {:>8} {:>10} {:>8} {:>6} {:>6} {:>6} {:>7}  {:>9} {:>9} {:>8}",
+            name,
+            c.declared,
+            c.discovered,
+            c.executed,
+            c.passed,
+            c.failed,
+            c.errors,
+            c.ignored,
+            rate(r.discovery),
+            rate(r.execution),
+            rate(r.success)
+        )?;
+    }
+    if !report.gates.is_empty() {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "{:<14} {:<20} {:>10} {:>10}  result",
+            "gate", "criterion", "required", "actual"
+        )?;
+        for g in &report.gates {
+            for c in &g.criteria {
+                let required = if c.name.starts_with("max_") {
+                    format!("<= {}", c.required)
+                } else {
+                    format!(">= {:.1}%", c.required)
+                };
+                let actual = match (c.actual, c.name.starts_with("max_")) {
+                    (None, _) => "not measured".to_string(),
+                    (Some(a), true) => format!("{a}"),
+                    (Some(a), false) => format!("{a:.1}%"),
+                };
+                writeln!(
+                    w,
+                    "{:<14} {:<20} {:>10} {:>10}  {}",
+                    g.name,
+                    c.name,
+                    required,
+                    actual,
+                    if c.passed { "PASS" } else { "FAIL" }
+                )?;
+            }
+            if g.criteria.is_empty() {
+                writeln!(w, "{:<14} (no criteria)", g.name)?;
+            }
+        }
+    }
+    writeln!(w)?;
+    for r in reports_written {
+        writeln!(w, "{r}")?;
+    }
+    let word = match report.verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+    };
+    let c = report.totals;
+    writeln!(
+        w,
+        "verdict: {word} — {} passed, {} failed, {} errors, {} ignored, {} not run of {} declared in {:.2}s",
+        c.passed,
+        c.failed,
+        c.errors,
+        c.ignored,
+        c.not_run,
+        c.declared,
+        report.duration_ms / 1000.0
+    )?;
+    // The plain closing line that CI log readers look for.
+    writeln!(w, "{} passed, {} failed", c.passed, c.failed + c.errors)?;
+    Ok(())
+}

@@ -1,0 +1,990 @@
+//! The runner behind `cargo tiered`: build, scan, list, run, judge, report.
+//!
+//! [`run`] asks cargo for the workspace's test targets (`cargo metadata`),
+//! scans their sources for declared tests ([`crate::scan`]), builds them
+//! with `cargo build --tests --message-format=json --keep-going` (so one
+//! target that does not compile cannot hide the others), recognises the
+//! tiered harness binaries by their marker, lists and runs them with the
+//! [`crate::protocol`] files, and turns what they report into one
+//! [`SessionReport`]. Everything that happens is an [`Event`] for the sinks.
+//!
+//! Errors are a [`RunError`]: each variant knows its exit code and a hint.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cargo_metadata::{Message, Metadata, MetadataCommand, TargetKind};
+use clap::Parser as _;
+use libtest_mimic::{Arguments, Trial};
+
+use crate::config::{Config, ConfigError, GateSpec};
+use crate::events::{Event, Sink};
+use crate::exit_codes;
+use crate::gates::{self, UnknownGate};
+use crate::protocol::{self, ListedTest, Outcome, TestRecord};
+use crate::report::{self, BuildFailure, SessionReport, TestEntry};
+use crate::scan;
+use crate::tier::TierSet;
+
+/// The cargo flags `cargo tiered` passes through to cargo.
+#[derive(Debug, Clone, Default)]
+pub struct CargoArgs {
+    /// `--manifest-path`.
+    pub manifest_path: Option<PathBuf>,
+    /// `-p/--package`.
+    pub packages: Vec<String>,
+    /// `--workspace`.
+    pub workspace: bool,
+    /// `--exclude`.
+    pub exclude: Vec<String>,
+    /// `--test NAME`: only these test targets.
+    pub tests: Vec<String>,
+    /// `--features`.
+    pub features: Vec<String>,
+    /// `--all-features`.
+    pub all_features: bool,
+    /// `--no-default-features`.
+    pub no_default_features: bool,
+    /// `--release`.
+    pub release: bool,
+    /// `--profile`.
+    pub profile: Option<String>,
+    /// `--target-dir`.
+    pub target_dir: Option<PathBuf>,
+    /// `--locked`, `--offline`, `--frozen`.
+    pub locked: bool,
+    /// `--offline`.
+    pub offline: bool,
+    /// `--frozen`.
+    pub frozen: bool,
+}
+
+impl CargoArgs {
+    fn common(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        if let Some(p) = &self.manifest_path {
+            a.push("--manifest-path".into());
+            a.push(p.display().to_string());
+        }
+        for (flag, on) in [
+            ("--locked", self.locked),
+            ("--offline", self.offline),
+            ("--frozen", self.frozen),
+        ] {
+            if on {
+                a.push(flag.into());
+            }
+        }
+        a
+    }
+
+    fn build(&self) -> Vec<String> {
+        let mut a = vec![
+            "build".to_string(),
+            "--message-format=json".into(),
+            "--keep-going".into(),
+        ];
+        if self.tests.is_empty() {
+            a.push("--tests".into());
+        }
+        for t in &self.tests {
+            a.push("--test".into());
+            a.push(t.clone());
+        }
+        a.extend(self.common());
+        for p in &self.packages {
+            a.push("--package".into());
+            a.push(p.clone());
+        }
+        if self.workspace {
+            a.push("--workspace".into());
+        }
+        for e in &self.exclude {
+            a.push("--exclude".into());
+            a.push(e.clone());
+        }
+        if !self.features.is_empty() {
+            a.push("--features".into());
+            a.push(self.features.join(","));
+        }
+        if self.all_features {
+            a.push("--all-features".into());
+        }
+        if self.no_default_features {
+            a.push("--no-default-features".into());
+        }
+        if self.release {
+            a.push("--release".into());
+        }
+        if let Some(p) = &self.profile {
+            a.push("--profile".into());
+            a.push(p.clone());
+        }
+        if let Some(d) = &self.target_dir {
+            a.push("--target-dir".into());
+            a.push(d.display().to_string());
+        }
+        a
+    }
+}
+
+/// What `cargo tiered` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Tiers to run (empty: all).
+    pub tiers: TierSet,
+    /// Gates to judge.
+    pub gates: Vec<String>,
+    /// Where to write JUnit XML.
+    pub junit: Option<PathBuf>,
+    /// Where to write the JSON report.
+    pub json: Option<PathBuf>,
+    /// Keep running binaries after one failed.
+    pub no_fail_fast: bool,
+    /// Show passing and ignored tests too.
+    pub verbose: bool,
+    /// Cargo's selection flags.
+    pub cargo: CargoArgs,
+    /// Filters and libtest flags after `--`.
+    pub harness_args: Vec<String>,
+}
+
+/// Why a run could not happen (or could not finish its reports).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// `tiered.toml` is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `--gate NAME` names no gate.
+    #[error(transparent)]
+    UnknownGate(#[from] UnknownGate),
+    /// The arguments after `--` are not libtest arguments.
+    #[error("invalid test arguments after `--`: {message}")]
+    HarnessArgs {
+        /// clap's explanation.
+        message: String,
+    },
+    /// `-p NAME` names no workspace package.
+    #[error("package `{name}` is not a member of the workspace at {root}")]
+    UnknownPackage {
+        /// The name asked for.
+        name: String,
+        /// The workspace.
+        root: PathBuf,
+    },
+    /// `cargo metadata` failed.
+    #[error("cannot read the workspace{}", .manifest.as_ref().map(|m| format!(" at {}", m.display())).unwrap_or_default())]
+    Metadata {
+        /// The manifest given, if any.
+        manifest: Option<PathBuf>,
+        /// cargo's error.
+        #[source]
+        source: cargo_metadata::Error,
+    },
+    /// cargo could not be started.
+    #[error("cannot run `{program}`")]
+    CargoSpawn {
+        /// The program.
+        program: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `cargo build` failed before compiling any test target.
+    #[error(
+        "`cargo build` failed ({status}) before building any test target; its output is above"
+    )]
+    CargoFailed {
+        /// Its exit status.
+        status: String,
+    },
+    /// Files the runner needs could not be created.
+    #[error("{what}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RunError {
+    /// The documented exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Config(_)
+            | RunError::UnknownGate(_)
+            | RunError::HarnessArgs { .. }
+            | RunError::UnknownPackage { .. } => exit_codes::USAGE,
+            RunError::Metadata { manifest, .. } => {
+                if manifest.as_ref().is_some_and(|m| !m.exists()) {
+                    exit_codes::USAGE
+                } else {
+                    exit_codes::INFRASTRUCTURE
+                }
+            }
+            RunError::CargoSpawn { .. } | RunError::CargoFailed { .. } | RunError::Io { .. } => {
+                exit_codes::INFRASTRUCTURE
+            }
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            RunError::Config(e) => e.hint().to_string(),
+            RunError::UnknownGate(_) => {
+                "define it as [gates.NAME] in tiered.toml, or use one of the known gates".into()
+            }
+            RunError::HarnessArgs { .. } => {
+                "after `--` come test-name filters and libtest flags such as --exact, --skip, --ignored".into()
+            }
+            RunError::UnknownPackage { .. } => "`cargo metadata --no-deps` lists the workspace's packages".into(),
+            RunError::Metadata { .. } => {
+                "run `cargo tiered` inside a cargo workspace, or point --manifest-path at its Cargo.toml".into()
+            }
+            RunError::CargoSpawn { .. } => "install Rust with rustup, or set CARGO to cargo's path".into(),
+            RunError::CargoFailed { .. } => "fix the error cargo printed above; `cargo build --tests` shows it too".into(),
+            RunError::Io { .. } => return None,
+        })
+    }
+}
+
+/// A test target of the workspace.
+#[derive(Debug, Clone)]
+struct TestTarget {
+    package: String,
+    package_id: String,
+    name: String,
+    src_path: PathBuf,
+    manifest_dir: PathBuf,
+}
+
+struct Workspace {
+    root: PathBuf,
+    targets: Vec<TestTarget>,
+}
+
+fn load_workspace(cargo: &CargoArgs) -> Result<Workspace, RunError> {
+    let mut cmd = MetadataCommand::new();
+    cmd.no_deps();
+    if let Some(p) = &cargo.manifest_path {
+        cmd.manifest_path(p);
+    }
+    let meta: Metadata = cmd.exec().map_err(|source| RunError::Metadata {
+        manifest: cargo.manifest_path.clone(),
+        source,
+    })?;
+    let root: PathBuf = meta.workspace_root.clone().into();
+    let members = meta.workspace_packages();
+    for name in &cargo.packages {
+        if !members.iter().any(|p| p.name.as_str() == name) {
+            return Err(RunError::UnknownPackage {
+                name: name.clone(),
+                root,
+            });
+        }
+    }
+    let selected: Vec<_> = if !cargo.packages.is_empty() {
+        members
+            .into_iter()
+            .filter(|p| cargo.packages.iter().any(|n| n == p.name.as_str()))
+            .collect()
+    } else if cargo.workspace {
+        members
+            .into_iter()
+            .filter(|p| !cargo.exclude.iter().any(|e| e == p.name.as_str()))
+            .collect()
+    } else if let Some(root_pkg) = meta.root_package() {
+        vec![root_pkg]
+    } else {
+        meta.workspace_default_packages()
+    };
+    let mut targets = Vec::new();
+    for p in selected {
+        let manifest_dir = p
+            .manifest_path
+            .parent()
+            .map(|d| d.as_std_path().to_path_buf())
+            .unwrap_or_default();
+        for t in &p.targets {
+            if !t.kind.contains(&TargetKind::Test) {
+                continue;
+            }
+            if !cargo.tests.is_empty() && !cargo.tests.contains(&t.name) {
+                continue;
+            }
+            targets.push(TestTarget {
+                package: p.name.to_string(),
+                package_id: p.id.repr.clone(),
+                name: t.name.clone(),
+                src_path: t.src_path.clone().into(),
+                manifest_dir: manifest_dir.clone(),
+            });
+        }
+    }
+    Ok(Workspace { root, targets })
+}
+
+struct Built {
+    binaries: Vec<(TestTarget, PathBuf)>,
+    failures: Vec<BuildFailure>,
+}
+
+fn cargo_program() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn build(ws: &Workspace, cargo: &CargoArgs) -> Result<Built, RunError> {
+    let program = cargo_program();
+    let mut child = Command::new(&program)
+        .args(cargo.build())
+        .current_dir(&ws.root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|source| RunError::CargoSpawn {
+            program: program.clone(),
+            source,
+        })?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut exes: HashMap<(String, String), PathBuf> = HashMap::new();
+    // First error per (package id, target name).
+    let mut errors: HashMap<(String, String), String> = HashMap::new();
+    let mut any_compiled = false;
+    for msg in Message::parse_stream(BufReader::new(stdout)).flatten() {
+        match msg {
+            Message::CompilerArtifact(a) => {
+                any_compiled = true;
+                if let Some(exe) = a.executable {
+                    if a.target.kind.contains(&TargetKind::Test) && a.profile.test {
+                        exes.insert(
+                            (a.package_id.repr.clone(), a.target.name.clone()),
+                            exe.into(),
+                        );
+                    }
+                }
+            }
+            Message::CompilerMessage(m) => {
+                if m.message.level == cargo_metadata::diagnostic::DiagnosticLevel::Error {
+                    let text = m
+                        .message
+                        .rendered
+                        .clone()
+                        .unwrap_or(m.message.message.clone());
+                    if text.starts_with("error: aborting due to") {
+                        continue;
+                    }
+                    errors
+                        .entry((m.package_id.repr.clone(), m.target.name.clone()))
+                        .or_insert(text);
+                }
+            }
+            _ => {}
+        }
+    }
+    let status = child.wait().map_err(|source| RunError::CargoSpawn {
+        program: program.clone(),
+        source,
+    })?;
+    if !status.success() && !any_compiled && errors.is_empty() {
+        return Err(RunError::CargoFailed {
+            status: status.to_string(),
+        });
+    }
+    let mut binaries = Vec::new();
+    let mut failures = Vec::new();
+    for t in &ws.targets {
+        let key = (t.package_id.clone(), t.name.clone());
+        match exes.get(&key) {
+            Some(exe) => binaries.push((t.clone(), exe.clone())),
+            None => {
+                // The target's own error, else its package library's.
+                let message = errors
+                    .get(&key)
+                    .or_else(|| {
+                        errors
+                            .iter()
+                            .find(|((pid, _), _)| *pid == t.package_id)
+                            .map(|(_, m)| m)
+                    })
+                    .cloned()
+                    .unwrap_or_else(|| "did not build; see cargo's output above".into());
+                failures.push(BuildFailure {
+                    target: t.name.clone(),
+                    package: t.package.clone(),
+                    message,
+                });
+            }
+        }
+    }
+    Ok(Built { binaries, failures })
+}
+
+/// Whether the file is a tiered harness binary (it embeds the marker).
+pub fn is_harness(exe: &Path) -> std::io::Result<bool> {
+    let bytes = std::fs::read(exe)?;
+    Ok(memchr::memmem::find(&bytes, &protocol::marker()).is_some())
+}
+
+/// Runs a command to completion within `limit`, killing it after.
+fn wait_bounded(mut child: std::process::Child, limit: Duration) -> Result<ExitStatus, String> {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => return Ok(s),
+            Ok(None) if start.elapsed() > limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "did not finish within {}s and was stopped",
+                    limit.as_secs()
+                ));
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+fn harness_command(target: &TestTarget, exe: &Path) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.current_dir(&target.manifest_dir)
+        .env("CARGO_MANIFEST_DIR", &target.manifest_dir)
+        .env("CARGO_PKG_NAME", &target.package)
+        .stdin(Stdio::null());
+    if let Ok(me) = std::env::current_exe() {
+        cmd.env("CARGO_TIERED", me);
+    }
+    cmd
+}
+
+fn list_binary(target: &TestTarget, exe: &Path) -> Result<Vec<ListedTest>, String> {
+    let file = tempfile::NamedTempFile::new()
+        .map_err(|e| format!("cannot create a temporary file: {e}"))?;
+    let child = harness_command(target, exe)
+        .arg("--list")
+        .env(protocol::LIST_OUT_ENV, file.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    let status = wait_bounded(child, Duration::from_secs(60))?;
+    if !status.success() {
+        return Err(format!("listing its tests failed ({status})"));
+    }
+    let bytes = std::fs::read(file.path()).map_err(|e| e.to_string())?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("its listing is not valid: {e}"))
+}
+
+/// One harness binary, listed and selected.
+struct Planned {
+    target: TestTarget,
+    exe: PathBuf,
+    /// Selected tests, and whether each will be ignored.
+    selected: Vec<(ListedTest, bool)>,
+}
+
+fn harness_arguments(args: &[String]) -> Result<Arguments, RunError> {
+    Arguments::try_parse_from(std::iter::once("harness".to_string()).chain(args.iter().cloned()))
+        .map_err(|e| RunError::HarnessArgs {
+            message: e
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ")
+                .to_string(),
+        })
+}
+
+fn trial(name: &str, tier: u8, ignored: bool) -> Trial {
+    Trial::test(name, || Ok(()))
+        .with_kind(format!("tier{tier}"))
+        .with_ignored_flag(ignored)
+}
+
+/// Everything known before tests run: declared, discovered, selected.
+struct Plan {
+    planned: Vec<Planned>,
+    /// Declared (and selected) tests that no built binary lists.
+    undiscovered: Vec<TestEntry>,
+    declared: BTreeMap<u8, u64>,
+    discovered: BTreeMap<u8, u64>,
+    failures: Vec<BuildFailure>,
+    skipped_targets: Vec<String>,
+}
+
+fn plan(ws: &Workspace, built: Built, tiers: TierSet, args: &Arguments) -> Result<Plan, RunError> {
+    let mut declared: BTreeMap<u8, u64> = BTreeMap::new();
+    let mut discovered: BTreeMap<u8, u64> = BTreeMap::new();
+    let mut planned = Vec::new();
+    let mut undiscovered = Vec::new();
+    let mut skipped_targets = Vec::new();
+    let mut failures = built.failures;
+    let failed: HashSet<(String, String)> = failures
+        .iter()
+        .map(|f| (f.package.clone(), f.target.clone()))
+        .collect();
+    let built_map: HashMap<(String, String), PathBuf> = built
+        .binaries
+        .iter()
+        .map(|(t, e)| ((t.package_id.clone(), t.name.clone()), e.clone()))
+        .collect();
+    for target in &ws.targets {
+        let scanned = scan::scan_target(&target.src_path);
+        let selected_decl: Vec<&scan::DeclaredTest> = scanned
+            .tests
+            .iter()
+            .filter_map(|d| d.tier.map(|t| (d, t)))
+            .filter(|(d, t)| {
+                crate::tier::Tier::new(*t).is_some_and(|tt| tiers.contains(tt))
+                    && !args.is_filtered_out(&trial(&d.name, *t, false))
+            })
+            .map(|(d, _)| d)
+            .collect();
+        let listed: Vec<ListedTest> =
+            match built_map.get(&(target.package_id.clone(), target.name.clone())) {
+                Some(exe) => match is_harness(exe) {
+                    Ok(true) => match list_binary(target, exe) {
+                        Ok(l) => l,
+                        Err(message) => {
+                            failures.push(BuildFailure {
+                                target: target.name.clone(),
+                                package: target.package.clone(),
+                                message: format!(
+                                    "the harness binary {} could not list its tests: {message}",
+                                    exe.display()
+                                ),
+                            });
+                            Vec::new()
+                        }
+                    },
+                    Ok(false) => {
+                        if selected_decl.is_empty() {
+                            skipped_targets.push(target.name.clone());
+                        }
+                        Vec::new()
+                    }
+                    Err(e) => {
+                        return Err(RunError::Io {
+                            what: format!("cannot read the test binary {}", exe.display()),
+                            source: e,
+                        })
+                    }
+                },
+                None => Vec::new(),
+            };
+        let selected: Vec<(ListedTest, bool)> = listed
+            .into_iter()
+            .filter_map(|l| {
+                let tier = crate::tier::Tier::new(l.tier)?;
+                let t = trial(&l.name, l.tier, l.ignored);
+                (tiers.contains(tier) && !args.is_filtered_out(&t)).then(|| {
+                    let ignored = args.is_ignored(&t);
+                    (l, ignored)
+                })
+            })
+            .collect();
+        let listed_names: HashSet<&str> = selected.iter().map(|(l, _)| l.name.as_str()).collect();
+        let did_not_build = failed.contains(&(target.package.clone(), target.name.clone()));
+        let mut counted: HashSet<&str> = HashSet::new();
+        for (l, _) in &selected {
+            *discovered.entry(l.tier).or_default() += 1;
+            *declared.entry(l.tier).or_default() += 1;
+            counted.insert(l.name.as_str());
+        }
+        for d in &selected_decl {
+            if counted.insert(d.name.as_str()) {
+                let tier = d.tier.unwrap_or(1);
+                *declared.entry(tier).or_default() += 1;
+                if !listed_names.contains(d.name.as_str()) {
+                    let why = if did_not_build {
+                        format!("not run: target `{}` did not build", target.name)
+                    } else {
+                        format!(
+                            "declared at {}:{} but not in the built binary (no tiered::main!() in the target, or compiled out by #[cfg])",
+                            d.file.display(),
+                            d.line
+                        )
+                    };
+                    undiscovered.push(TestEntry {
+                        name: d.name.clone(),
+                        binary: target.name.clone(),
+                        tier,
+                        outcome: Outcome::NotRun,
+                        duration_ms: 0.0,
+                        message: Some(why),
+                        stdout: None,
+                        stderr: None,
+                    });
+                }
+            }
+        }
+        if let Some(exe) = built_map.get(&(target.package_id.clone(), target.name.clone())) {
+            if !selected.is_empty() {
+                planned.push(Planned {
+                    target: target.clone(),
+                    exe: exe.clone(),
+                    selected,
+                });
+            }
+        }
+    }
+    Ok(Plan {
+        planned,
+        undiscovered,
+        declared,
+        discovered,
+        failures,
+        skipped_targets,
+    })
+}
+
+/// Reads the complete lines appended to a results file since `pos`.
+fn read_new_records(file: &mut std::fs::File, pos: &mut u64) -> Vec<TestRecord> {
+    let mut out = Vec::new();
+    if file.seek(SeekFrom::Start(*pos)).is_err() {
+        return out;
+    }
+    let mut buf = Vec::new();
+    if file.read_to_end(&mut buf).is_err() {
+        return out;
+    }
+    let complete = match buf.iter().rposition(|&b| b == b'\n') {
+        Some(i) => i + 1,
+        None => return out,
+    };
+    for line in buf[..complete].lines().map_while(Result::ok) {
+        if let Ok(r) = serde_json::from_str::<TestRecord>(&line) {
+            out.push(r);
+        }
+    }
+    *pos += complete as u64;
+    out
+}
+
+fn entry(binary: &str, r: TestRecord) -> TestEntry {
+    let keep_output = matches!(r.outcome, Outcome::Failed | Outcome::Error);
+    TestEntry {
+        name: r.name,
+        binary: binary.to_string(),
+        tier: r.tier,
+        outcome: r.outcome,
+        duration_ms: r.duration_ms,
+        message: r.message,
+        stdout: r.stdout.filter(|_| keep_output),
+        stderr: r.stderr.filter(|_| keep_output),
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let v: Vec<&str> = text.lines().collect();
+    v[v.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Runs one harness binary; returns its entries and whether any failed.
+fn run_binary(
+    p: &Planned,
+    opts: &RunOptions,
+    tiers: TierSet,
+    sink: &mut dyn Sink,
+) -> Result<Vec<TestEntry>, RunError> {
+    let results = tempfile::NamedTempFile::new().map_err(|source| RunError::Io {
+        what: "cannot create a temporary results file".into(),
+        source,
+    })?;
+    let nocapture = opts.harness_args.iter().any(|a| a == "--nocapture");
+    let io = || {
+        if nocapture {
+            Stdio::inherit()
+        } else {
+            Stdio::piped()
+        }
+    };
+    let mut child = harness_command(&p.target, &p.exe)
+        .arg("--tier")
+        .arg(tiers.to_string())
+        .args(&opts.harness_args)
+        .env(protocol::RESULTS_OUT_ENV, results.path())
+        .stdout(io())
+        .stderr(io())
+        .spawn()
+        .map_err(|source| RunError::Io {
+            what: format!("cannot start the test binary {}", p.exe.display()),
+            source,
+        })?;
+    let out_thread = child.stdout.take().map(|mut s| {
+        thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = s.read_to_end(&mut v);
+            String::from_utf8_lossy(&v).into_owned()
+        })
+    });
+    let err_thread = child.stderr.take().map(|mut s| {
+        thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = s.read_to_end(&mut v);
+            String::from_utf8_lossy(&v).into_owned()
+        })
+    });
+    let mut file = results.reopen().map_err(|source| RunError::Io {
+        what: "cannot read the results file".into(),
+        source,
+    })?;
+    let mut pos = 0u64;
+    let mut entries: Vec<TestEntry> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut handle =
+        |records: Vec<TestRecord>, entries: &mut Vec<TestEntry>, sink: &mut dyn Sink| {
+            for r in records {
+                if seen.insert(r.name.clone()) {
+                    let e = entry(&p.target.name, r);
+                    sink.event(&Event::TestFinished(&e));
+                    entries.push(e);
+                }
+            }
+        };
+    let status = loop {
+        handle(read_new_records(&mut file, &mut pos), &mut entries, sink);
+        match child.try_wait() {
+            Ok(Some(s)) => break Ok(s),
+            Ok(None) => thread::sleep(Duration::from_millis(10)),
+            Err(e) => break Err(e),
+        }
+    };
+    handle(read_new_records(&mut file, &mut pos), &mut entries, sink);
+    let _stdout = out_thread.and_then(|t| t.join().ok()).unwrap_or_default();
+    let stderr = err_thread.and_then(|t| t.join().ok()).unwrap_or_default();
+    let (status_text, abnormal) = match &status {
+        Ok(s) => (
+            s.to_string(),
+            !(s.success() || s.code() == Some(exit_codes::HARNESS_TEST_FAILED as i32)),
+        ),
+        Err(e) => (format!("lost track of the process: {e}"), true),
+    };
+    sink.event(&Event::BinaryFinished {
+        binary: &p.target.name,
+        status: &status_text,
+        abnormal,
+    });
+    for (l, ignored) in &p.selected {
+        if seen.contains(&l.name) {
+            continue;
+        }
+        let (outcome, message) = if *ignored {
+            (Outcome::Ignored, l.ignore_reason.clone())
+        } else {
+            let mut m = format!(
+                "the test binary exited ({status_text}) before this test reported a result"
+            );
+            let t = tail(&stderr, 15);
+            if !t.trim().is_empty() {
+                m.push_str(&format!("\nlast lines of its stderr:\n{t}"));
+            }
+            (Outcome::Error, Some(m))
+        };
+        let e = TestEntry {
+            name: l.name.clone(),
+            binary: p.target.name.clone(),
+            tier: l.tier,
+            outcome,
+            duration_ms: 0.0,
+            message,
+            stdout: None,
+            stderr: None,
+        };
+        sink.event(&Event::TestFinished(&e));
+        entries.push(e);
+    }
+    Ok(entries)
+}
+
+/// The result of a run.
+pub struct RunOutcome {
+    /// The report.
+    pub report: SessionReport,
+    /// The exit code to use.
+    pub exit_code: u8,
+}
+
+/// Builds, runs and judges; writes the reports and the summary to `err`.
+pub fn run(
+    opts: &RunOptions,
+    sink: &mut dyn Sink,
+    err: &mut dyn Write,
+) -> Result<RunOutcome, RunError> {
+    let start = Instant::now();
+    let args = harness_arguments(&opts.harness_args)?;
+    let ws = load_workspace(&opts.cargo)?;
+    let config = Config::load(&ws.root)?;
+    let gate_specs: Vec<(String, GateSpec)> = gates::resolve(&config, &opts.gates)?;
+    let tiers = opts.tiers.or_all();
+    let built = build(&ws, &opts.cargo)?;
+    sink.event(&Event::BuildFinished {
+        failures: &built.failures,
+    });
+    let plan = plan(&ws, built, tiers, &args)?;
+    let mut tests: Vec<TestEntry> = Vec::new();
+    let mut stop = false;
+    for p in &plan.planned {
+        if stop {
+            for (l, ignored) in &p.selected {
+                let e = TestEntry {
+                    name: l.name.clone(),
+                    binary: p.target.name.clone(),
+                    tier: l.tier,
+                    outcome: if *ignored { Outcome::Ignored } else { Outcome::NotRun },
+                    duration_ms: 0.0,
+                    message: (!*ignored).then(|| {
+                        "not run: an earlier test binary failed (use --no-fail-fast to run every binary)".to_string()
+                    }),
+                    stdout: None,
+                    stderr: None,
+                };
+                sink.event(&Event::TestFinished(&e));
+                tests.push(e);
+            }
+            continue;
+        }
+        sink.event(&Event::BinaryStarted {
+            binary: &p.target.name,
+            tests: p.selected.len(),
+        });
+        let entries = run_binary(p, opts, tiers, sink)?;
+        let failed = entries
+            .iter()
+            .any(|e| matches!(e.outcome, Outcome::Failed | Outcome::Error));
+        tests.extend(entries);
+        if failed && !opts.no_fail_fast {
+            stop = true;
+        }
+    }
+    for e in &plan.undiscovered {
+        sink.event(&Event::TestFinished(e));
+    }
+    tests.extend(plan.undiscovered);
+    let report = SessionReport::assemble(
+        tiers.iter().map(|t| t.get()).collect(),
+        &plan.declared,
+        &plan.discovered,
+        tests,
+        plan.failures,
+        &gate_specs,
+        start.elapsed().as_secs_f64() * 1000.0,
+    );
+    sink.event(&Event::RunFinished(&report));
+    let mut written = Vec::new();
+    let mut report_failed = false;
+    if let Some(path) = &opts.json {
+        match report::json::write(&report, path) {
+            Ok(()) => written.push(format!("JSON report: {}", path.display())),
+            Err(e) => {
+                report_failed = true;
+                written.push(format!(
+                    "error: cannot write the JSON report to {}: {e}",
+                    path.display()
+                ));
+            }
+        }
+    }
+    if let Some(path) = &opts.junit {
+        match report::junit::write(&report, path) {
+            Ok(()) => written.push(format!("JUnit report: {}", path.display())),
+            Err(e) => {
+                report_failed = true;
+                written.push(format!(
+                    "error: cannot write the JUnit report to {}: {e}",
+                    path.display()
+                ));
+            }
+        }
+    }
+    if !plan.skipped_targets.is_empty() && opts.verbose {
+        written.push(format!(
+            "note: test targets without tiered::main!() were not run: {}",
+            plan.skipped_targets.join(", ")
+        ));
+    }
+    let _ = report::summary::write(&report, &written, err);
+    let exit_code = if report.is_empty() {
+        let _ = writeln!(
+            err,
+            "no tests selected: no #[tiered::test] is declared in the selected targets for tier(s) {tiers}{}",
+            if opts.harness_args.is_empty() { "" } else { " that matches the filters" }
+        );
+        exit_codes::NO_TESTS
+    } else if report.verdict == report::Verdict::Fail {
+        exit_codes::FAILED
+    } else if report_failed {
+        exit_codes::INFRASTRUCTURE
+    } else {
+        exit_codes::SUCCESS
+    };
+    Ok(RunOutcome { report, exit_code })
+}
+
+/// One line of `cargo tiered list --json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ListEntry {
+    /// libtest-style name.
+    pub name: String,
+    /// Test target.
+    pub binary: String,
+    /// Package.
+    pub package: String,
+    /// Tier.
+    pub tier: u8,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Services needed.
+    pub needs: Vec<String>,
+    /// Marked ignore.
+    pub ignored: bool,
+    /// Declaring file and line.
+    pub location: String,
+}
+
+/// The listing `cargo tiered list` prints.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Listing {
+    /// Every discovered test in the selected tiers.
+    pub tests: Vec<ListEntry>,
+    /// Targets that did not build.
+    pub build_failures: Vec<BuildFailure>,
+}
+
+/// Builds and lists every discovered test.
+pub fn list(opts: &RunOptions) -> Result<Listing, RunError> {
+    let args = harness_arguments(&opts.harness_args)?;
+    let ws = load_workspace(&opts.cargo)?;
+    Config::load(&ws.root)?;
+    let tiers = opts.tiers.or_all();
+    let built = build(&ws, &opts.cargo)?;
+    let plan = plan(&ws, built, tiers, &args)?;
+    let mut tests = Vec::new();
+    for p in plan.planned {
+        for (l, _) in p.selected {
+            tests.push(ListEntry {
+                name: l.name,
+                binary: p.target.name.clone(),
+                package: p.target.package.clone(),
+                tier: l.tier,
+                tags: l.tags,
+                needs: l.needs,
+                ignored: l.ignored,
+                location: format!("{}:{}", l.file, l.line),
+            });
+        }
+    }
+    Ok(Listing {
+        tests,
+        build_failures: plan.failures,
+    })
+}
