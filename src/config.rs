@@ -167,7 +167,10 @@ impl Config {
         let de = toml::Deserializer::parse(text)
             .map_err(|e| invalid(e.span(), None, e.message().trim().to_string()))?;
         let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
+            let key = e
+                .path()
+                .to_string()
+                .replace(".$__serde_spanned_private_value", "");
             let key = (key != "." && !key.is_empty()).then_some(key);
             let inner = e.into_inner();
             invalid(inner.span(), key, inner.message().trim().to_string())

@@ -371,16 +371,15 @@ fn build(ws: &Workspace, cargo: &CargoArgs) -> Result<Built, RunError> {
                     }
                 }
             }
-            Message::CompilerMessage(m) => {
-                if m.message.level == cargo_metadata::diagnostic::DiagnosticLevel::Error {
-                    let text = m
-                        .message
-                        .rendered
-                        .clone()
-                        .unwrap_or(m.message.message.clone());
-                    if text.starts_with("error: aborting due to") {
-                        continue;
-                    }
+            Message::CompilerMessage(m)
+                if m.message.level == cargo_metadata::diagnostic::DiagnosticLevel::Error =>
+            {
+                let text = m
+                    .message
+                    .rendered
+                    .clone()
+                    .unwrap_or(m.message.message.clone());
+                if !text.starts_with("error: aborting due to") {
                     errors
                         .entry((m.package_id.repr.clone(), m.target.name.clone()))
                         .or_insert(text);

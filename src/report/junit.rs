@@ -180,7 +180,7 @@ pub fn to_bytes(report: &SessionReport) -> io::Result<Vec<u8>> {
             props.push(("tiered.tier.rate.success".into(), rate(tr.rates.success)));
         }
         props.extend(session_props.iter().cloned());
-        suite_props.push(props);
+        suite_props.push((counts.ignored + counts.not_run, props));
     }
     for b in &report.build_failures {
         let mut suite = TestSuite::new(&xml_chars(&format!("{}.build", b.target)));
@@ -192,7 +192,7 @@ pub fn to_bytes(report: &SessionReport) -> io::Result<Vec<u8>> {
         suites.push(suite);
         let mut props = vec![("tiered.binary".to_string(), xml_chars(&b.target))];
         props.extend(session_props.iter().cloned());
-        suite_props.push(props);
+        suite_props.push((0, props));
     }
     let mut raw = Vec::new();
     ReportBuilder::new()
@@ -203,8 +203,12 @@ pub fn to_bytes(report: &SessionReport) -> io::Result<Vec<u8>> {
     decorate(&raw, &suite_props)
 }
 
-/// Adds `<properties>` to the n-th suite and trims times to milliseconds.
-fn decorate(raw: &[u8], suite_props: &[Vec<(String, String)>]) -> io::Result<Vec<u8>> {
+/// Per suite, in document order: its skipped count and its properties.
+type SuiteExtras = [(u64, Vec<(String, String)>)];
+
+/// Adds `skipped` and `<properties>` to each suite and trims times to
+/// milliseconds.
+fn decorate(raw: &[u8], suite_props: &SuiteExtras) -> io::Result<Vec<u8>> {
     let mut reader = quick_xml::Reader::from_reader(raw);
     let mut writer = quick_xml::Writer::new(Cursor::new(Vec::new()));
     let mut buf = Vec::new();
@@ -214,13 +218,13 @@ fn decorate(raw: &[u8], suite_props: &[Vec<(String, String)>]) -> io::Result<Vec
         match event {
             Event::Eof => break,
             Event::Start(e) if e.name().as_ref() == b"testsuite" => {
-                writer.write_event(Event::Start(retime(&e)?))?;
-                write_props(&mut writer, suite_props.get(suite))?;
+                writer.write_event(Event::Start(suite_start(&e, suite_props.get(suite))?))?;
+                write_props(&mut writer, suite_props.get(suite).map(|s| &s.1))?;
                 suite += 1;
             }
             Event::Empty(e) if e.name().as_ref() == b"testsuite" => {
-                writer.write_event(Event::Start(retime(&e)?))?;
-                write_props(&mut writer, suite_props.get(suite))?;
+                writer.write_event(Event::Start(suite_start(&e, suite_props.get(suite))?))?;
+                write_props(&mut writer, suite_props.get(suite).map(|s| &s.1))?;
                 writer.write_event(Event::End(quick_xml::events::BytesEnd::new("testsuite")))?;
                 suite += 1;
             }
@@ -236,6 +240,17 @@ fn decorate(raw: &[u8], suite_props: &[Vec<(String, String)>]) -> io::Result<Vec
     }
     let mut out = writer.into_inner().into_inner();
     out.push(b'\n');
+    Ok(out)
+}
+
+fn suite_start(
+    e: &BytesStart<'_>,
+    extras: Option<&(u64, Vec<(String, String)>)>,
+) -> io::Result<BytesStart<'static>> {
+    let mut out = retime(e)?;
+    if let Some((skipped, _)) = extras {
+        out.push_attribute(("skipped", skipped.to_string().as_str()));
+    }
     Ok(out)
 }
 

@@ -1,1 +1,21 @@
-fn main() {}
+//! Tier 1: the pure logic of the harness, no processes and no services.
+
+// Golden-file helper shared by the modules below.
+mod golden;
+
+// Rate arithmetic: percentages over declared tests.
+mod rates;
+// Gate evaluation, built-ins and overrides.
+mod gates;
+// tiered.toml parsing and its error messages (file:line:key).
+mod config;
+// JUnit writing, XML character stripping, the JSON report round trip.
+mod reports;
+// Source scanning of declared tests (syn, module tree).
+mod scan;
+// Tier parsing, harness argument splitting, the binary marker.
+mod cli_args;
+// The attribute's behaviour at run time: async, Result, should_panic, timeout.
+mod attribute;
+
+tiered::main!();
