@@ -331,6 +331,10 @@ fn run_child(name: &str) -> ExitCode {
         eprintln!("error: no test named `{name}` in this binary");
         return ExitCode::from(2);
     };
+    // Processes the test starts must not believe they are children too.
+    // Safe here: no other thread runs yet.
+    std::env::remove_var(CHILD_TEST_ENV);
+    std::env::remove_var(CHILD_OUT_ENV);
     install_panic_hook(false);
     let record = execute(def);
     let json = serde_json::to_vec(&record).expect("a record always serializes");

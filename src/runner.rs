@@ -378,7 +378,9 @@ fn build(ws: &Workspace, cargo: &CargoArgs) -> Result<Built, RunError> {
                     .message
                     .rendered
                     .clone()
-                    .unwrap_or(m.message.message.clone());
+                    .unwrap_or(m.message.message.clone())
+                    .trim_end()
+                    .to_string();
                 if !text.starts_with("error: aborting due to") {
                     errors
                         .entry((m.package_id.repr.clone(), m.target.name.clone()))
@@ -454,6 +456,14 @@ fn wait_bounded(mut child: std::process::Child, limit: Duration) -> Result<ExitS
 
 fn harness_command(target: &TestTarget, exe: &Path) -> Command {
     let mut cmd = Command::new(exe);
+    for var in [
+        protocol::LIST_OUT_ENV,
+        protocol::RESULTS_OUT_ENV,
+        protocol::CHILD_TEST_ENV,
+        protocol::CHILD_OUT_ENV,
+    ] {
+        cmd.env_remove(var);
+    }
     cmd.current_dir(&target.manifest_dir)
         .env("CARGO_MANIFEST_DIR", &target.manifest_dir)
         .env("CARGO_PKG_NAME", &target.package)

@@ -53,9 +53,19 @@ fn ms(d: f64) -> JDuration {
     JDuration::microseconds((d * 1000.0).round() as i64)
 }
 
+/// The one-line summary for a `message` attribute: the panic's first line
+/// with its location (`assertion failed: x (at src/a.rs:3:5)`).
 fn first_line(text: &str) -> String {
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    xml_chars(line)
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or("");
+    let line = match first
+        .strip_prefix("panicked at ")
+        .and_then(|l| l.strip_suffix(':'))
+    {
+        Some(location) => format!("{} (at {location})", lines.next().unwrap_or("panicked")),
+        None => first.to_string(),
+    };
+    xml_chars(&line)
 }
 
 fn testcase(t: &TestEntry) -> TestCase {

@@ -134,7 +134,7 @@ impl SessionReport {
         }
         for (&t, c) in per_tier.iter_mut() {
             // Tests that never made it into a binary are declared, not discovered.
-            c.discovered = discovered.get(&t).copied().unwrap_or(c.discovered);
+            c.discovered = discovered.get(&t).copied().unwrap_or(0);
             c.declared = c.declared.max(c.discovered);
         }
         let mut totals = Counts::default();

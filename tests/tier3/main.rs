@@ -1,1 +1,21 @@
-fn main() {}
+//! Tier 3: the built `cargo tiered` binary driven end to end on the sample
+//! workspaces under `fixtures/workspaces/`. The fixtures share one target
+//! directory (`target/tiered-fixtures`) so their dependencies compile once.
+
+// Running cargo-tiered on a fixture and reading what it wrote.
+mod support;
+
+// A suite where everything passes: rates, reports, exit code 0.
+mod passing;
+// Failing tests: messages, captured output, exit codes, fail-fast.
+mod failing;
+// A target that does not compile: the others still run, discovery drops.
+mod build_failure;
+// Usage and configuration errors: exit 2 with file:line:key.
+mod usage_errors;
+// Output with control characters and invalid UTF-8: JUnit stays valid.
+mod control_chars;
+// `cargo tiered list`, filters and tier selection.
+mod selection;
+
+tiered::main!();
