@@ -15,6 +15,8 @@ mod build_failure;
 mod usage_errors;
 // Output with control characters and invalid UTF-8: JUnit stays valid.
 mod control_chars;
+// Misuses of #[tiered::test] are compile errors at the right token.
+mod misuse;
 // `cargo tiered list`, filters and tier selection.
 mod selection;
 
