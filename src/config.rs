@@ -23,6 +23,30 @@ pub struct Config {
     pub path: Option<PathBuf>,
     /// `[gates.NAME]` tables, by name.
     pub gates: BTreeMap<String, GateSpec>,
+    /// `[services.NAME]` tables, by service name.
+    pub services: BTreeMap<String, ServiceSettings>,
+    /// `[mocking]`: the NO MOCKING check's extra crates and allowances.
+    pub mocking: MockingConfig,
+}
+
+/// `[services.NAME]`: how to run one service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceSettings {
+    /// The image, `name:tag` (a tag is required).
+    pub image: Option<String>,
+    /// PostgreSQL only: migrations directory (default `migrations/` when it exists).
+    pub migrations: Option<String>,
+    /// PostgreSQL only: SQL files applied to the template after migrations.
+    pub sql_fixtures: Vec<String>,
+}
+
+/// `[mocking]`: what the NO MOCKING check looks for, and what it allows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MockingConfig {
+    /// Crates to treat as mocking crates besides the built-in list.
+    pub crates: Vec<String>,
+    /// Crates allowed in tiers 2–3 anyway, each with its written reason.
+    pub allow: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -30,6 +54,43 @@ pub struct Config {
 struct RawConfig {
     #[serde(default)]
     gates: BTreeMap<String, RawGate>,
+    #[serde(default)]
+    services: RawServices,
+    #[serde(default)]
+    mocking: RawMocking,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServices {
+    postgres: Option<RawPostgres>,
+    redis: Option<RawImage>,
+    neo4j: Option<RawImage>,
+    chroma: Option<RawImage>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPostgres {
+    image: Option<Spanned<String>>,
+    migrations: Option<String>,
+    #[serde(default)]
+    sql_fixtures: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawImage {
+    image: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMocking {
+    #[serde(default)]
+    crates: Vec<String>,
+    #[serde(default)]
+    allow: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +212,21 @@ impl Config {
         Config::parse(&text, &path)
     }
 
+    /// The configuration of the workspace that contains `dir`: the nearest
+    /// ancestor with a `tiered.toml` (or `.config/tiered.toml`), else
+    /// defaults. Returns it with that root (or `dir`).
+    pub fn discover(dir: &Path) -> Result<(Config, PathBuf), ConfigError> {
+        if std::env::var_os(CONFIG_ENV).is_some() {
+            return Ok((Config::load(dir)?, dir.to_path_buf()));
+        }
+        for anc in dir.ancestors() {
+            if anc.join("tiered.toml").is_file() || anc.join(".config/tiered.toml").is_file() {
+                return Ok((Config::load(anc)?, anc.to_path_buf()));
+            }
+        }
+        Ok((Config::default(), dir.to_path_buf()))
+    }
+
     /// Parses configuration text; `path` is used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let invalid =
@@ -226,9 +302,69 @@ impl Config {
             };
             gates.insert(name, spec);
         }
+        let mut services = BTreeMap::new();
+        let image = |name: &str,
+                     v: Option<Spanned<String>>|
+         -> Result<Option<String>, ConfigError> {
+            let Some(v) = v else { return Ok(None) };
+            let text = v.get_ref().trim().to_string();
+            let tag = text
+                .rsplit_once(':')
+                .map(|(_, t)| t)
+                .filter(|t| !t.contains('/'));
+            match tag {
+                Some(t) if !t.is_empty() && t != "latest" => Ok(Some(text)),
+                _ => Err(invalid(
+                    Some(v.span()),
+                    Some(format!("services.{name}.image")),
+                    format!("image `{text}` has no pinned tag; write it as name:tag, e.g. \"postgres:15.10\" (never `latest`)"),
+                )),
+            }
+        };
+        if let Some(pg) = raw.services.postgres {
+            services.insert(
+                "postgres".to_string(),
+                ServiceSettings {
+                    image: image("postgres", pg.image)?,
+                    migrations: pg.migrations,
+                    sql_fixtures: pg.sql_fixtures,
+                },
+            );
+        }
+        for (name, table) in [
+            ("redis", raw.services.redis),
+            ("neo4j", raw.services.neo4j),
+            ("chroma", raw.services.chroma),
+        ] {
+            if let Some(t) = table {
+                services.insert(
+                    name.to_string(),
+                    ServiceSettings {
+                        image: image(name, t.image)?,
+                        ..ServiceSettings::default()
+                    },
+                );
+            }
+        }
+        let mut allow = BTreeMap::new();
+        for (krate, reason) in raw.mocking.allow {
+            if reason.get_ref().trim().is_empty() {
+                return Err(invalid(
+                    Some(reason.span()),
+                    Some(format!("mocking.allow.{krate}")),
+                    format!("allowing `{krate}` needs a written reason"),
+                ));
+            }
+            allow.insert(krate, reason.into_inner());
+        }
         Ok(Config {
             path: Some(path.to_path_buf()),
             gates,
+            services,
+            mocking: MockingConfig {
+                crates: raw.mocking.crates,
+                allow,
+            },
         })
     }
 }

@@ -8,7 +8,8 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 use crate::registry::TestFailure;
 
@@ -18,10 +19,24 @@ pub struct TestContext {
     inner: Arc<ContextInner>,
 }
 
-#[derive(Debug)]
+/// Cleanup a fixture registers: told whether the test passed, it may
+/// return a note for the report (e.g. what it kept for inspection).
+pub type Teardown =
+    Box<dyn FnOnce(bool) -> Pin<Box<dyn Future<Output = Option<String>> + Send>> + Send>;
+
 struct ContextInner {
     test_name: String,
     tier: u8,
+    teardowns: Mutex<Vec<Teardown>>,
+}
+
+impl fmt::Debug for ContextInner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestContext")
+            .field("test_name", &self.test_name)
+            .field("tier", &self.tier)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TestContext {
@@ -31,6 +46,7 @@ impl TestContext {
             inner: Arc::new(ContextInner {
                 test_name: test_name.into(),
                 tier,
+                teardowns: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -43,6 +59,37 @@ impl TestContext {
     /// The tier of the test being set up.
     pub fn tier(&self) -> u8 {
         self.inner.tier
+    }
+
+    /// Registers cleanup to run after the test, whatever its outcome
+    /// (last registered, first run).
+    pub fn on_teardown<F>(&self, f: F)
+    where
+        F: FnOnce(bool) -> Pin<Box<dyn Future<Output = Option<String>> + Send>> + Send + 'static,
+    {
+        self.inner
+            .teardowns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::new(f));
+    }
+
+    /// Runs the registered cleanups; returns their notes.
+    pub async fn run_teardowns(&self, passed: bool) -> Vec<String> {
+        let fns: Vec<Teardown> = std::mem::take(
+            &mut *self
+                .inner
+                .teardowns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        let mut notes = Vec::new();
+        for f in fns.into_iter().rev() {
+            if let Some(n) = f(passed).await {
+                notes.push(n);
+            }
+        }
+        notes
     }
 }
 

@@ -59,13 +59,36 @@ pub fn run() -> ExitCode {
     install_panic_hook(args.nocapture);
     let results = ResultsFile::from_env();
     let nocapture = args.nocapture;
-    let trials = registry::all()
+    let defs: Vec<&'static TestDef> = registry::all()
         .into_iter()
         .filter(|d| tiers.contains(d.tier()))
+        .collect();
+    let needed: Vec<&'static str> = defs
+        .iter()
+        .filter(|d| d.tier().uses_services())
+        .filter(|d| {
+            let probe = Trial::test(d.full_name(), || Ok(()))
+                .with_kind(format!("tier{}", d.tier))
+                .with_ignored_flag(d.ignored);
+            !args.is_filtered_out(&probe) && !args.is_ignored(&probe)
+        })
+        .flat_map(|d| d.services())
+        .collect();
+    let session = match sessions::start(&needed) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let trials = defs
+        .into_iter()
         .map(|def| {
             let results = results.clone();
             Trial::test(def.full_name(), move || {
                 let record = if def.tier().uses_services() {
+                    // A graph has no cheap per-test copy: its tests take turns.
+                    let _turn = def
+                        .services()
+                        .contains(&"neo4j")
+                        .then(|| GRAPH_TURN.lock().unwrap_or_else(|p| p.into_inner()));
                     run_in_child(def, nocapture)
                 } else {
                     execute(def)
@@ -77,7 +100,89 @@ pub fn run() -> ExitCode {
             .with_ignored_flag(def.ignored)
         })
         .collect();
-    libtest_mimic::run(&args, trials).exit_code()
+    let conclusion = libtest_mimic::run(&args, trials);
+    sessions::finish(session);
+    conclusion.exit_code()
+}
+
+/// Held while a test that uses the graph database runs.
+static GRAPH_TURN: Mutex<()> = Mutex::new(());
+
+/// The session a harness binary provisions for itself when it runs alone
+/// (under `cargo test`); under `cargo tiered` the session is given.
+#[cfg(feature = "_services")]
+mod sessions {
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+    use std::sync::OnceLock;
+
+    use crate::config::Config;
+    use crate::services::session::Session;
+    use crate::services::{ServiceKind, SESSION_ENV};
+
+    /// The environment and secrets of the session, for child processes.
+    pub static GIVEN: OnceLock<(Vec<(String, String)>, Vec<String>)> = OnceLock::new();
+
+    pub fn start(needed: &[&str]) -> Result<Option<Session>, ExitCode> {
+        let kinds: Vec<ServiceKind> = needed
+            .iter()
+            .filter_map(|n| ServiceKind::from_name(n))
+            .collect();
+        if kinds.is_empty() || std::env::var_os(SESSION_ENV).is_some() {
+            return Ok(None);
+        }
+        let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_default();
+        let (config, root) = Config::discover(&dir).map_err(|e| {
+            eprintln!("error: {e}\nhint: {}", e.hint());
+            ExitCode::from(crate::exit_codes::USAGE)
+        })?;
+        let session = super::runtime().block_on(Session::provision(&kinds, &config, &root));
+        for r in session.reports() {
+            eprintln!("{}", crate::report::summary::service_line(r));
+        }
+        let _ = GIVEN.set((session.env(), session.secrets()));
+        Ok(Some(session))
+    }
+
+    pub fn finish(session: Option<Session>) {
+        if let Some(s) = session {
+            let id = s.id().to_string();
+            let removed = super::runtime().block_on(s.teardown());
+            eprintln!("services: removed {removed} container(s) of session {id}");
+        }
+    }
+
+    pub fn env() -> &'static [(String, String)] {
+        GIVEN.get().map(|g| g.0.as_slice()).unwrap_or(&[])
+    }
+
+    pub fn secrets() -> &'static [String] {
+        GIVEN.get().map(|g| g.1.as_slice()).unwrap_or(&[])
+    }
+}
+
+#[cfg(not(feature = "_services"))]
+mod sessions {
+    use std::process::ExitCode;
+
+    pub struct Session;
+
+    pub fn start(_needed: &[&str]) -> Result<Option<Session>, ExitCode> {
+        Ok(None)
+    }
+
+    pub fn finish(_session: Option<Session>) {}
+
+    pub fn env() -> &'static [(String, String)] {
+        &[]
+    }
+
+    pub fn secrets() -> &'static [String] {
+        &[]
+    }
 }
 
 /// Splits `--tier X` / `--tier=X` (repeatable) from the other arguments.
@@ -230,15 +335,12 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 /// Runs the body on this thread; `Err` carries the panic message.
-fn run_body(def: &TestDef) -> Result<registry::TestResult, String> {
+fn run_body(def: &TestDef, ctx: TestContext) -> Result<registry::TestResult, String> {
     IN_TEST.with(|c| c.set(true));
     PANIC_MESSAGE.with(|m| m.borrow_mut().take());
     let result = panic::catch_unwind(AssertUnwindSafe(|| match def.body {
         TestBody::Sync(f) => f(),
-        TestBody::Async(f) => {
-            let ctx = TestContext::new(def.full_name(), def.tier);
-            runtime().block_on(f(ctx))
-        }
+        TestBody::Async(f) => runtime().block_on(f(ctx)),
     }));
     IN_TEST.with(|c| c.set(false));
     result.map_err(|payload| {
@@ -257,12 +359,28 @@ fn run_body(def: &TestDef) -> Result<registry::TestResult, String> {
 /// Runs one test in this process and judges it, honouring its timeout.
 pub fn execute(def: &'static TestDef) -> TestRecord {
     let start = Instant::now();
+    let ctx = TestContext::new(def.full_name(), def.tier);
+    if def.tier == 1 && !def.services().is_empty() {
+        return TestRecord {
+            name: def.full_name(),
+            tier: def.tier,
+            outcome: Outcome::Error,
+            duration_ms: 0.0,
+            message: Some(format!(
+                "tier-1 tests take no services, and this one needs {}; make it #[tiered::test(tier = 2)]",
+                def.services().join(", ")
+            )),
+            stdout: None,
+            stderr: None,
+        };
+    }
+    let body_ctx = ctx.clone();
     let result = match def.timeout_ms {
-        None => run_body(def),
+        None => run_body(def, body_ctx),
         Some(ms) => {
             let (tx, rx) = mpsc::channel();
             let spawned = thread::Builder::new().name(def.full_name()).spawn(move || {
-                let _ = tx.send(run_body(def));
+                let _ = tx.send(run_body(def, body_ctx));
             });
             match spawned {
                 Err(e) => Ok(Err(TestFailure::Error(format!(
@@ -276,7 +394,19 @@ pub fn execute(def: &'static TestDef) -> TestRecord {
             }
         }
     };
-    let (outcome, message) = judge(def.should_panic, result);
+    let (outcome, mut message) = judge(def.should_panic, result);
+    if matches!(def.body, TestBody::Async(_)) {
+        let notes = runtime().block_on(ctx.run_teardowns(outcome == Outcome::Passed));
+        if !notes.is_empty() {
+            let m = message.get_or_insert_with(String::new);
+            for n in &notes {
+                if !m.is_empty() {
+                    m.push('\n');
+                }
+                m.push_str(&n);
+            }
+        }
+    }
     TestRecord {
         name: def.full_name(),
         tier: def.tier,
@@ -409,6 +539,7 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
         }
     };
     let spawned = Command::new(exe)
+        .envs(sessions::env().iter().map(|(k, v)| (k, v)))
         .env(CHILD_TEST_ENV, &name)
         .env(CHILD_OUT_ENV, &out)
         .env_remove(RESULTS_OUT_ENV)
@@ -464,5 +595,13 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
     record.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
     record.stdout = stdout;
     record.stderr = stderr;
+    let secrets = sessions::secrets();
+    if !secrets.is_empty() {
+        for text in [&mut record.message, &mut record.stdout, &mut record.stderr] {
+            if let Some(t) = text.as_mut() {
+                *t = crate::services::redact(t, secrets);
+            }
+        }
+    }
     record
 }

@@ -33,6 +33,7 @@ pub mod protocol;
 pub mod rates;
 pub mod registry;
 pub mod report;
+pub mod services;
 pub mod tier;
 
 #[cfg(feature = "_cargo_tiered")]
@@ -48,6 +49,24 @@ pub mod scan;
 pub use fixture::{Fixture, FixtureError, TestContext};
 pub use tier::{Tier, TierSet};
 pub use tiered_macros::test;
+
+#[cfg(feature = "chroma")]
+pub use services::chroma::Chroma;
+#[cfg(feature = "neo4j")]
+pub use services::neo4j::Neo4j;
+#[cfg(feature = "postgres")]
+pub use services::postgres::Postgres;
+#[cfg(feature = "redis")]
+pub use services::redis::Redis;
+
+#[cfg(feature = "neo4j")]
+pub use neo4rs;
+#[cfg(feature = "redis")]
+pub use redis;
+#[cfg(feature = "chroma")]
+pub use reqwest;
+#[cfg(feature = "postgres")]
+pub use sqlx;
 
 /// Runs the tiered harness: put `tiered::main!();` at the end of the root
 /// file of a `harness = false` test target.

@@ -30,6 +30,7 @@ struct Options {
     should_panic: Option<Option<String>>,
     timeout_ms: Option<u64>,
     tags: Vec<String>,
+    needs: Vec<String>,
 }
 
 fn parse_options(args: TokenStream2) -> syn::Result<Options> {
@@ -91,9 +92,24 @@ fn parse_options(args: TokenStream2) -> syn::Result<Options> {
                 let tags = content.parse_terminated(|p| p.parse::<LitStr>(), syn::Token![,])?;
                 opts.tags = tags.iter().map(LitStr::value).collect();
             }
+            "needs" => {
+                let value = meta.value()?;
+                let content;
+                syn::bracketed!(content in value);
+                let names = content.parse_terminated(|p| p.parse::<LitStr>(), syn::Token![,])?;
+                for n in &names {
+                    if !["postgres", "redis", "neo4j", "chroma"].contains(&n.value().as_str()) {
+                        return Err(syn::Error::new(
+                            n.span(),
+                            "unknown service; expected \"postgres\", \"redis\", \"neo4j\" or \"chroma\"",
+                        ));
+                    }
+                }
+                opts.needs = names.iter().map(LitStr::value).collect();
+            }
             _ => {
                 return Err(meta.error(
-                    "unknown option; expected one of `tier`, `ignore`, `should_panic`, `timeout`, `tags`",
+                    "unknown option; expected one of `tier`, `ignore`, `should_panic`, `timeout`, `tags`, `needs`",
                 ))
             }
         }
@@ -164,10 +180,10 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         };
         let ty = &pat_ty.ty;
         let var = format_ident!("__tiered_fixture_{}", i);
-        setups.push(quote_spanned! {ty.span()=>
+        setups.push(quote! {
             let #var: #ty = ::tiered::__private::setup_fixture::<#ty>(&__ctx).await?;
         });
-        needs.push(quote_spanned! {ty.span()=> <#ty as ::tiered::Fixture>::needs(&mut __needs); });
+        needs.push(quote_spanned! {ty.span()=> <#ty as ::tiered::Fixture>::needs(__needs); });
         call_args.push(var);
     }
     let call = if is_async {
@@ -214,6 +230,7 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         None => quote!(::std::option::Option::None),
     };
     let tags = &opts.tags;
+    let declared_needs = &opts.needs;
     let name = ident.to_string();
     Ok(quote! {
         #func
@@ -228,7 +245,10 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                 should_panic: #should_panic,
                 timeout_ms: #timeout,
                 tags: &[#(#tags),*],
-                needs: |__needs: &mut ::std::vec::Vec<&'static str>| { #(#needs)* },
+                needs: |__needs: &mut ::std::vec::Vec<&'static str>| {
+                    #(__needs.push(#declared_needs);)*
+                    #(#needs)*
+                },
                 file: ::std::file!(),
                 line: ::std::line!(),
                 body: #body,

@@ -27,6 +27,29 @@ pub fn printable(text: &str) -> String {
     out
 }
 
+/// One line about a service: ready in how long, which version, against its
+/// SLA; or why it is not available.
+pub fn service_line(r: &crate::services::ServiceReport) -> String {
+    if r.ok {
+        format!(
+            "    SERVICE {:<8} ready in {:.2}s ({}) — SLA {:.0}s {} — {}",
+            r.name,
+            r.startup_ms / 1000.0,
+            r.version.as_deref().unwrap_or("version unknown"),
+            r.sla_ms / 1000.0,
+            if r.within_sla { "met" } else { "MISSED" },
+            r.image
+        )
+    } else {
+        format!(
+            "    SERVICE {:<8} NOT AVAILABLE ({}): {}",
+            r.name,
+            r.image,
+            r.error.as_deref().unwrap_or("unknown error")
+        )
+    }
+}
+
 /// Writes the summary.
 pub fn write(
     report: &SessionReport,

@@ -1,0 +1,125 @@
+//! Docker plumbing the session needs besides testcontainers: is the daemon
+//! reachable (asked up front with a short timeout, so an absent daemon is one
+//! clear message instead of a hang), is an image present, which containers
+//! carry a session's labels, and a host-config change that publishes ports
+//! on 127.0.0.1 only.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use testcontainers::bollard::models::{HostConfig, PortBinding};
+use testcontainers::bollard::query_parameters::{
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use testcontainers::bollard::Docker;
+
+/// Label carrying the session id on every container the harness starts.
+pub const SESSION_LABEL: &str = "dev.tiered.session";
+/// Label carrying the PID of the process that owns the session.
+pub const OWNER_PID_LABEL: &str = "dev.tiered.owner-pid";
+/// Label carrying the service name.
+pub const SERVICE_LABEL: &str = "dev.tiered.service";
+
+/// Where the Docker client looks: `DOCKER_HOST`, or the default socket.
+pub fn location() -> String {
+    match std::env::var("DOCKER_HOST") {
+        Ok(h) if !h.is_empty() => format!("{h} (from DOCKER_HOST)"),
+        _ => "unix:///var/run/docker.sock (the default; DOCKER_HOST is not set)".into(),
+    }
+}
+
+/// Docker is not usable.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("Docker is not reachable at {location}: {cause}")]
+pub struct Unreachable {
+    /// Where the client looked.
+    pub location: String,
+    /// What went wrong.
+    pub cause: String,
+}
+
+impl Unreachable {
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        "start Docker (`sudo systemctl start docker`, or `dockerd &` as root) or point DOCKER_HOST at a running daemon"
+    }
+}
+
+/// Connects and pings the daemon, within `limit`.
+pub async fn connect(limit: Duration) -> Result<(Docker, String), Unreachable> {
+    let fail = |cause: String| Unreachable {
+        location: location(),
+        cause,
+    };
+    let docker = Docker::connect_with_defaults().map_err(|e| fail(e.to_string()))?;
+    match tokio::time::timeout(limit, docker.version()).await {
+        Err(_) => Err(fail(format!("no answer within {}s", limit.as_secs()))),
+        Ok(Err(e)) => Err(fail(e.to_string())),
+        Ok(Ok(v)) => Ok((docker, v.version.unwrap_or_else(|| "unknown".into()))),
+    }
+}
+
+/// Whether the image is present locally.
+pub async fn image_present(docker: &Docker, image: &str) -> bool {
+    docker.inspect_image(image).await.is_ok()
+}
+
+/// Ids of the containers (running or not) labelled with this session.
+pub async fn session_containers(docker: &Docker, session: &str) -> Vec<String> {
+    let filters: HashMap<String, Vec<String>> = HashMap::from([(
+        "label".to_string(),
+        vec![format!("{SESSION_LABEL}={session}")],
+    )]);
+    let opts = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    docker
+        .list_containers(Some(opts))
+        .await
+        .map(|v| v.into_iter().filter_map(|c| c.id).collect())
+        .unwrap_or_default()
+}
+
+/// Force-removes a container and its anonymous volumes.
+pub async fn remove(docker: &Docker, id: &str) -> Result<(), String> {
+    let opts = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    docker
+        .remove_container(id, Some(opts))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A host-config change publishing `ports` on 127.0.0.1 only, each on a
+/// random free host port (testcontainers would publish on every interface).
+pub fn loopback_ports(ports: &[u16]) -> impl Fn(&mut HostConfig) + Send + Sync + 'static {
+    let ports = ports.to_vec();
+    move |hc: &mut HostConfig| {
+        hc.publish_all_ports = Some(false);
+        hc.port_bindings = Some(
+            ports
+                .iter()
+                .map(|p| {
+                    (
+                        format!("{p}/tcp"),
+                        Some(vec![PortBinding {
+                            host_ip: Some("127.0.0.1".into()),
+                            host_port: Some(String::new()),
+                        }]),
+                    )
+                })
+                .collect(),
+        );
+        hc.privileged = Some(false);
+        hc.network_mode = None;
+    }
+}
+
+/// Keeps an `Arc` of the modifier so it can be shared by requests.
+pub fn loopback(ports: &[u16]) -> Arc<dyn Fn(&mut HostConfig) + Send + Sync> {
+    Arc::new(loopback_ports(ports))
+}

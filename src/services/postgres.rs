@@ -1,0 +1,228 @@
+//! PostgreSQL: the container, the session's template database, and the
+//! per-test [`Postgres`] fixture.
+//!
+//! The session starts one server (testcontainers-modules' `Postgres` image,
+//! any compatible image by configuration), proves it answers with
+//! `select version()`, and builds a template database once: the project's
+//! migrations (sqlx migrate, directory configurable) and SQL fixture files
+//! applied to `tiered_template`. Each test then gets its own database,
+//! `CREATE DATABASE … TEMPLATE tiered_template`, dropped after a pass and
+//! kept after a failure (its name is in the failure message) for inspection.
+
+use std::path::PathBuf;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::ImageExt;
+
+use super::session::{retry_until, StartCtx, Started};
+use super::ServiceKind;
+use crate::fixture::{Fixture, FixtureError, TestContext};
+
+/// The database every test database is cloned from.
+pub const TEMPLATE_DB: &str = "tiered_template";
+const USER: &str = "tiered";
+
+/// Starts the server, waits for a real query, builds the template.
+pub(crate) async fn start(ctx: &StartCtx) -> Result<Started, String> {
+    let (name, tag) = super::split_image(&ctx.image);
+    let request = testcontainers_modules::postgres::Postgres::default()
+        .with_user(USER)
+        .with_password(&ctx.secret)
+        .with_db_name("postgres")
+        .with_name(name)
+        .with_tag(tag);
+    let container = ctx
+        .apply(request, ServiceKind::Postgres)
+        .start()
+        .await
+        .map_err(|e| ctx.start_error(e))?;
+    let started = Started::new(container, ServiceKind::Postgres).await?;
+    let port = started.port;
+    let url = format!("postgres://{USER}:{}@127.0.0.1:{port}/postgres", ctx.secret);
+    let version = retry_until(ctx.deadline, || async {
+        let mut conn = PgConnection::connect(&url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (v,): (String,) = sqlx::query_as("select version()")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = conn.close().await;
+        Ok(v)
+    })
+    .await?;
+    build_template(&url, &ctx.postgres_migrations, &ctx.postgres_fixtures)
+        .await
+        .map_err(|e| format!("building the template database failed: {e}"))?;
+    Ok(started
+        .with_env(ServiceKind::Postgres.url_env(), url)
+        .with_version(version)
+        .with_endpoint(format!("postgres://{USER}@127.0.0.1:{port}/postgres")))
+}
+
+async fn build_template(
+    admin_url: &str,
+    migrations: &Option<PathBuf>,
+    fixtures: &[PathBuf],
+) -> Result<(), String> {
+    let mut admin = PgConnection::connect(admin_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    admin
+        .execute(format!("CREATE DATABASE {TEMPLATE_DB}").as_str())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut opts: PgConnectOptions = admin_url.parse().map_err(|e: sqlx::Error| e.to_string())?;
+    opts = opts.database(TEMPLATE_DB).disable_statement_logging();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(dir) = migrations {
+        let migrator = sqlx::migrate::Migrator::new(dir.as_path())
+            .await
+            .map_err(|e| format!("reading migrations in {}: {e}", dir.display()))?;
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| format!("applying migrations from {}: {e}", dir.display()))?;
+    }
+    for file in fixtures {
+        let sql = std::fs::read_to_string(file)
+            .map_err(|e| format!("reading SQL fixture {}: {e}", file.display()))?;
+        sqlx::raw_sql(&sql)
+            .execute(&pool)
+            .await
+            .map_err(|e| format!("applying SQL fixture {}: {e}", file.display()))?;
+    }
+    pool.close().await;
+    admin
+        .execute(format!("ALTER DATABASE {TEMPLATE_DB} WITH is_template true").as_str())
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = admin.close().await;
+    Ok(())
+}
+
+/// A test's own PostgreSQL database, cloned from the session's template
+/// (migrations and SQL fixtures already applied).
+///
+/// ```ignore
+/// #[tiered::test(tier = 2)]
+/// async fn stores_a_row(pg: tiered::Postgres) -> Result<(), tiered::sqlx::Error> {
+///     tiered::sqlx::query("create table t (id int)").execute(pg.pool()).await?;
+///     Ok(())
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Postgres {
+    pool: PgPool,
+    url: String,
+    database: String,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres")
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Postgres {
+    /// A connection pool to the test's own database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The URL of the test's own database (it carries the session's
+    /// password: hand it to processes, do not print it).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The name of the test's own database.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+}
+
+fn admin_url() -> Result<String, FixtureError> {
+    super::session::endpoint::<Postgres>(ServiceKind::Postgres)
+}
+
+impl Fixture for Postgres {
+    fn needs(out: &mut Vec<&'static str>) {
+        out.push(ServiceKind::Postgres.name());
+    }
+
+    async fn setup(ctx: &TestContext) -> Result<Self, FixtureError> {
+        let admin = admin_url()?;
+        let database = format!(
+            "test_{}_{}",
+            std::process::id(),
+            &super::random_token()[..8]
+        );
+        let err = |e: sqlx::Error| FixtureError::new::<Postgres>(format!("PostgreSQL: {e}"));
+        let mut conn = PgConnection::connect(&admin).await.map_err(err)?;
+        // A clone fails while another session is connected to the template;
+        // nothing here connects to it, but retry briefly all the same.
+        let mut attempt = 0;
+        loop {
+            let sql = format!("CREATE DATABASE \"{database}\" TEMPLATE {TEMPLATE_DB}");
+            match conn.execute(sql.as_str()).await {
+                Ok(_) => break,
+                Err(e)
+                    if attempt < 20 && e.to_string().contains("being accessed by other users") =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
+        let _ = conn.close().await;
+        let opts: PgConnectOptions = admin.parse().map_err(err)?;
+        let opts = opts.database(&database);
+        let pool = PgPoolOptions::new()
+            .max_connections(5)
+            .connect_with(opts)
+            .await
+            .map_err(err)?;
+        let url = replace_database(&admin, &database);
+        let fixture = Postgres {
+            pool: pool.clone(),
+            url,
+            database: database.clone(),
+        };
+        ctx.on_teardown(move |passed| {
+            Box::pin(async move {
+                pool.close().await;
+                if !passed {
+                    return Some(format!(
+                        "kept the test database `{database}` for inspection"
+                    ));
+                }
+                let Ok(mut conn) = PgConnection::connect(&admin).await else {
+                    return Some(format!("could not drop the test database `{database}`"));
+                };
+                let sql = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
+                let res = conn.execute(sql.as_str()).await;
+                let _ = conn.close().await;
+                res.err()
+                    .map(|e| format!("could not drop the test database `{database}`: {e}"))
+            })
+        });
+        Ok(fixture)
+    }
+}
+
+fn replace_database(url: &str, database: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{database}"),
+        None => url.to_string(),
+    }
+}
