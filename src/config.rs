@@ -101,6 +101,8 @@ struct RawGate {
     min_execution_rate: Option<Spanned<f64>>,
     min_success_rate: Option<Spanned<f64>>,
     max_failed: Option<u64>,
+    services_operational: Option<bool>,
+    no_mocking: Option<bool>,
     tiers: Option<Spanned<Vec<u8>>>,
 }
 
@@ -117,6 +119,10 @@ pub struct GateSpec {
     pub min_success_rate: Option<f64>,
     /// Most failed (or errored) tests.
     pub max_failed: Option<u64>,
+    /// Every service the run needed came up and answered.
+    pub services_operational: Option<bool>,
+    /// No tier-2/3 test source uses a mocking crate (unless allowed).
+    pub no_mocking: Option<bool>,
     /// Tiers the gate judges; `None`: the tiers of the run.
     pub tiers: Option<Vec<u8>>,
 }
@@ -284,12 +290,14 @@ impl Config {
                 && g.min_execution_rate.is_none()
                 && g.min_success_rate.is_none()
                 && g.max_failed.is_none()
+                && g.services_operational != Some(true)
+                && g.no_mocking != Some(true)
             {
                 let at = text.find(&format!("[gates.{name}]"));
                 return Err(invalid(
                     at.map(|a| a..a),
                     Some(format!("gates.{name}")),
-                    format!("gate `{name}` sets no criterion; add min_discovery_rate, min_execution_rate, min_success_rate or max_failed"),
+                    format!("gate `{name}` sets no criterion; add min_discovery_rate, min_execution_rate, min_success_rate, max_failed, services_operational or no_mocking"),
                 ));
             }
             let spec = GateSpec {
@@ -298,6 +306,8 @@ impl Config {
                 min_execution_rate: rate("min_execution_rate", g.min_execution_rate)?,
                 min_success_rate: rate("min_success_rate", g.min_success_rate)?,
                 max_failed: g.max_failed,
+                services_operational: g.services_operational,
+                no_mocking: g.no_mocking,
                 tiers,
             };
             gates.insert(name, spec);

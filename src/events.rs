@@ -38,6 +38,8 @@ pub enum Event<'a> {
         /// Whether the status means it crashed or was killed.
         abnormal: bool,
     },
+    /// A service came up (or could not).
+    ServiceReady(&'a crate::services::ServiceReport),
     /// The run is complete.
     RunFinished(&'a SessionReport),
 }
@@ -74,6 +76,9 @@ impl<W: Write> Sink for TerminalSink<W> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            Event::ServiceReady(r) => {
+                writeln!(self.out, "{}", crate::report::summary::service_line(r))
+            }
             Event::BinaryStarted { binary, tests } => {
                 writeln!(self.out, "    RUNNING {binary} ({tests} tests)")
             }

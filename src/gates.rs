@@ -27,8 +27,13 @@ pub fn builtin() -> Vec<(String, GateSpec)> {
         (
             "integration".into(),
             GateSpec {
-                description: Some("the declared tests are executed".into()),
+                description: Some(
+                    "the declared tests are executed, on services that are up, without mocks"
+                        .into(),
+                ),
                 min_execution_rate: Some(80.0),
+                services_operational: Some(true),
+                no_mocking: Some(true),
                 ..GateSpec::default()
             },
         ),
@@ -107,8 +112,19 @@ pub struct GateResult {
     pub criteria: Vec<CriterionResult>,
 }
 
+/// What the run proved beyond the counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// Services the selected tests needed.
+    pub services_needed: usize,
+    /// Of those, how many came up and answered.
+    pub services_up: usize,
+    /// Uses of mocking crates in tier-2/3 sources, not allowed.
+    pub mocking_findings: usize,
+}
+
 /// Judges a gate against the counts of the tiers it covers.
-pub fn evaluate(name: &str, spec: &GateSpec, counts: &Counts) -> GateResult {
+pub fn evaluate(name: &str, spec: &GateSpec, counts: &Counts, evidence: &Evidence) -> GateResult {
     let rates = counts.rates();
     let mut criteria = Vec::new();
     let mut min = |crit: &str, required: Option<f64>, actual: Option<f64>| {
@@ -139,6 +155,22 @@ pub fn evaluate(name: &str, spec: &GateSpec, counts: &Counts) -> GateResult {
             required: max as f64,
             actual: Some(failed as f64),
             passed: failed <= max,
+        });
+    }
+    if spec.services_operational == Some(true) {
+        criteria.push(CriterionResult {
+            name: "services_operational".into(),
+            required: evidence.services_needed as f64,
+            actual: Some(evidence.services_up as f64),
+            passed: evidence.services_up >= evidence.services_needed,
+        });
+    }
+    if spec.no_mocking == Some(true) {
+        criteria.push(CriterionResult {
+            name: "no_mocking".into(),
+            required: 0.0,
+            actual: Some(evidence.mocking_findings as f64),
+            passed: evidence.mocking_findings == 0,
         });
     }
     GateResult {

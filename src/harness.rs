@@ -121,7 +121,8 @@ mod sessions {
     use crate::services::{ServiceKind, SESSION_ENV};
 
     /// The environment and secrets of the session, for child processes.
-    pub static GIVEN: OnceLock<(Vec<(String, String)>, Vec<String>)> = OnceLock::new();
+    type Given = (Vec<(String, String)>, Vec<String>);
+    pub static GIVEN: OnceLock<Given> = OnceLock::new();
 
     pub fn start(needed: &[&str]) -> Result<Option<Session>, ExitCode> {
         let kinds: Vec<ServiceKind> = needed
@@ -403,7 +404,7 @@ pub fn execute(def: &'static TestDef) -> TestRecord {
                 if !m.is_empty() {
                     m.push('\n');
                 }
-                m.push_str(&n);
+                m.push_str(n);
             }
         }
     }

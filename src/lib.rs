@@ -41,6 +41,9 @@ pub mod tier;
 pub mod events;
 #[cfg(feature = "_cargo_tiered")]
 #[doc(hidden)]
+pub mod mocking;
+#[cfg(feature = "_cargo_tiered")]
+#[doc(hidden)]
 pub mod runner;
 #[cfg(feature = "_cargo_tiered")]
 #[doc(hidden)]

@@ -28,6 +28,8 @@ use crate::gates::{self, UnknownGate};
 use crate::protocol::{self, ListedTest, Outcome, TestRecord};
 use crate::report::{self, BuildFailure, SessionReport, TestEntry};
 use crate::scan;
+use crate::services::session::Session;
+use crate::services::{ServiceKind, SESSION_ENV};
 use crate::tier::TierSet;
 
 /// The cargo flags `cargo tiered` passes through to cargo.
@@ -263,6 +265,8 @@ struct TestTarget {
     name: String,
     src_path: PathBuf,
     manifest_dir: PathBuf,
+    /// (name in code, package name) of the package's dependencies.
+    deps: Vec<(String, String)>,
 }
 
 struct Workspace {
@@ -312,6 +316,16 @@ fn load_workspace(cargo: &CargoArgs) -> Result<Workspace, RunError> {
             .parent()
             .map(|d| d.as_std_path().to_path_buf())
             .unwrap_or_default();
+        let deps: Vec<(String, String)> = p
+            .dependencies
+            .iter()
+            .map(|d| {
+                (
+                    d.rename.clone().unwrap_or_else(|| d.name.clone()),
+                    d.name.clone(),
+                )
+            })
+            .collect();
         for t in &p.targets {
             if !t.kind.contains(&TargetKind::Test) {
                 continue;
@@ -325,6 +339,7 @@ fn load_workspace(cargo: &CargoArgs) -> Result<Workspace, RunError> {
                 name: t.name.clone(),
                 src_path: t.src_path.clone().into(),
                 manifest_dir: manifest_dir.clone(),
+                deps: deps.clone(),
             });
         }
     }
@@ -456,6 +471,13 @@ fn wait_bounded(mut child: std::process::Child, limit: Duration) -> Result<ExitS
 
 fn harness_command(target: &TestTarget, exe: &Path) -> Command {
     let mut cmd = Command::new(exe);
+    // A session given from outside (services up, nextest) stays outside.
+    for kind in ServiceKind::ALL {
+        for var in [kind.url_env(), kind.error_env()] {
+            cmd.env_remove(var);
+        }
+    }
+    cmd.env_remove(SESSION_ENV);
     for var in [
         protocol::LIST_OUT_ENV,
         protocol::RESULTS_OUT_ENV,
@@ -703,6 +725,7 @@ fn run_binary(
     p: &Planned,
     opts: &RunOptions,
     tiers: TierSet,
+    session_env: &[(String, String)],
     sink: &mut dyn Sink,
 ) -> Result<Vec<TestEntry>, RunError> {
     let results = tempfile::NamedTempFile::new().map_err(|source| RunError::Io {
@@ -721,6 +744,7 @@ fn run_binary(
         .arg("--tier")
         .arg(tiers.to_string())
         .args(&opts.harness_args)
+        .envs(session_env.iter().map(|(k, v)| (k, v)))
         .env(protocol::RESULTS_OUT_ENV, results.path())
         .stdout(io())
         .stderr(io())
@@ -840,6 +864,14 @@ pub fn run(
         failures: &built.failures,
     });
     let plan = plan(&ws, built, tiers, &args)?;
+    let findings = mocking_findings(&ws, &config);
+    let needed = needed_services(&plan);
+    let rt = services_runtime()?;
+    let session = rt.block_on(Session::provision(&needed, &config, &ws.root));
+    for r in session.reports() {
+        sink.event(&Event::ServiceReady(r));
+    }
+    let session_env = session.env();
     let mut tests: Vec<TestEntry> = Vec::new();
     let mut stop = false;
     for p in &plan.planned {
@@ -866,7 +898,13 @@ pub fn run(
             binary: &p.target.name,
             tests: p.selected.len(),
         });
-        let entries = run_binary(p, opts, tiers, sink)?;
+        let entries = match run_binary(p, opts, tiers, &session_env, sink) {
+            Ok(e) => e,
+            Err(e) => {
+                rt.block_on(session.teardown());
+                return Err(e);
+            }
+        };
         let failed = entries
             .iter()
             .any(|e| matches!(e.outcome, Outcome::Failed | Outcome::Error));
@@ -879,17 +917,49 @@ pub fn run(
         sink.event(&Event::TestFinished(e));
     }
     tests.extend(plan.undiscovered);
-    let report = SessionReport::assemble(
-        tiers.iter().map(|t| t.get()).collect(),
-        &plan.declared,
-        &plan.discovered,
-        tests,
-        plan.failures,
+    let secrets = session.secrets();
+    for t in tests.iter_mut() {
+        for text in [&mut t.message, &mut t.stdout, &mut t.stderr] {
+            if let Some(x) = text.as_mut() {
+                *x = crate::services::redact(x, &secrets);
+            }
+        }
+    }
+    let service_reports = session.reports().to_vec();
+    let removed = rt.block_on(session.teardown());
+    let evidence = gates::Evidence {
+        services_needed: needed.len(),
+        services_up: service_reports.iter().filter(|r| r.ok).count(),
+        mocking_findings: findings.iter().filter(|f| f.allowed.is_none()).count(),
+    };
+    let mut report = SessionReport::assemble(
+        report::Measured {
+            selected_tiers: tiers.iter().map(|t| t.get()).collect(),
+            declared: plan.declared,
+            discovered: plan.discovered,
+            tests,
+            build_failures: plan.failures,
+            duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+        },
         &gate_specs,
-        start.elapsed().as_secs_f64() * 1000.0,
+        &evidence,
     );
+    report.services = service_reports;
+    report.mocking = findings
+        .iter()
+        .map(|f| report::MockingUse {
+            krate: f.krate.clone(),
+            location: format!("{}:{}", f.file.display(), f.line),
+            allowed: f.allowed.clone(),
+        })
+        .collect();
     sink.event(&Event::RunFinished(&report));
     let mut written = Vec::new();
+    if !needed.is_empty() {
+        written.push(format!(
+            "services: removed {removed} container(s) of the session"
+        ));
+    }
     let mut report_failed = false;
     if let Some(path) = &opts.json {
         match report::json::write(&report, path) {
@@ -937,6 +1007,53 @@ pub fn run(
         exit_codes::SUCCESS
     };
     Ok(RunOutcome { report, exit_code })
+}
+
+/// The services the selected, non-ignored tests of tiers 2–3 need.
+fn needed_services(plan: &Plan) -> Vec<ServiceKind> {
+    let mut v: Vec<ServiceKind> = plan
+        .planned
+        .iter()
+        .flat_map(|p| p.selected.iter())
+        .filter(|(l, ignored)| !ignored && l.tier >= 2)
+        .flat_map(|(l, _)| l.needs.iter())
+        .filter_map(|n| ServiceKind::from_name(n))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn services_runtime() -> Result<tokio::runtime::Runtime, RunError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| RunError::Io {
+            what: "cannot start the runtime that provisions services".into(),
+            source,
+        })
+}
+
+fn mocking_findings(ws: &Workspace, config: &Config) -> Vec<crate::mocking::Finding> {
+    let targets: Vec<crate::mocking::Target<'_>> = ws
+        .targets
+        .iter()
+        .map(|t| crate::mocking::Target {
+            name: &t.name,
+            root: &t.src_path,
+            deps: t.deps.clone(),
+        })
+        .collect();
+    crate::mocking::check(&targets, &config.mocking)
+}
+
+/// `cargo tiered check`: the NO MOCKING check alone (no build). Returns the
+/// findings; the caller exits 1 when one is not allowed.
+pub fn check(opts: &RunOptions) -> Result<Vec<crate::mocking::Finding>, RunError> {
+    let ws = load_workspace(&opts.cargo)?;
+    let config = Config::load(&ws.root)?;
+    Ok(mocking_findings(&ws, &config))
 }
 
 /// One line of `cargo tiered list --json`.

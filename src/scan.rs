@@ -47,6 +47,8 @@ pub struct ScanResult {
     pub tests: Vec<DeclaredTest>,
     /// Files that could not be scanned.
     pub problems: Vec<ScanProblem>,
+    /// Every file of the module tree that was read.
+    pub files: Vec<PathBuf>,
 }
 
 /// Scans the target whose crate root is `root`.
@@ -57,6 +59,7 @@ pub fn scan_target(root: &Path) -> ScanResult {
     ScanResult {
         tests: scanner.tests,
         problems: scanner.problems,
+        files: scanner.files,
     }
 }
 
@@ -69,6 +72,7 @@ pub fn scan_source(text: &str, path: &Path) -> ScanResult {
     ScanResult {
         tests: scanner.tests,
         problems: scanner.problems,
+        files: vec![path.to_path_buf()],
     }
 }
 
@@ -77,6 +81,7 @@ struct Scanner {
     tests: Vec<DeclaredTest>,
     problems: Vec<ScanProblem>,
     seen: HashSet<PathBuf>,
+    files: Vec<PathBuf>,
 }
 
 impl Scanner {
@@ -85,6 +90,7 @@ impl Scanner {
         if !self.seen.insert(path.to_path_buf()) {
             return;
         }
+        self.files.push(path.to_path_buf());
         match std::fs::read_to_string(path) {
             Ok(text) => self.text(&text, path, child_dir, prefix),
             Err(e) => self.problems.push(ScanProblem {

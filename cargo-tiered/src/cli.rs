@@ -31,6 +31,17 @@ pub struct Cli {
 enum Command {
     /// List every discovered test with its tier, binary, tags and needs.
     List(ListArgs),
+    /// NO MOCKING: find mocking crates used by tier 2-3 tests (exit 1 if any).
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// Print JSON instead of lines.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    select: Select,
 }
 
 #[derive(Args, Debug)]
@@ -159,6 +170,7 @@ fn options(select: Select) -> Result<RunOptions, RunError> {
 pub fn execute(cli: Cli) -> u8 {
     let result = match cli.command {
         Some(Command::List(list)) => list_command(list),
+        Some(Command::Check(check)) => check_command(check),
         None => run_command(cli.run),
     };
     match result {
@@ -220,6 +232,31 @@ fn list_command(args: ListArgs) -> Result<u8, RunError> {
             exit_codes::SUCCESS
         },
     )
+}
+
+fn check_command(args: CheckArgs) -> Result<u8, RunError> {
+    let opts = options(args.select)?;
+    let findings = runner::check(&opts)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let _ = serde_json::to_writer_pretty(&mut out, &findings);
+        let _ = writeln!(out);
+    } else {
+        for f in &findings {
+            let _ = writeln!(out, "{}", f.describe());
+        }
+        let bad = findings.iter().filter(|f| f.allowed.is_none()).count();
+        let _ = writeln!(
+            out,
+            "no mocking: {bad} forbidden use(s), {} allowed, in tier 2-3 test sources",
+            findings.len() - bad
+        );
+    }
+    Ok(if findings.iter().any(|f| f.allowed.is_none()) {
+        exit_codes::FAILED
+    } else {
+        exit_codes::SUCCESS
+    })
 }
 
 fn report_error(e: &RunError) {

@@ -84,6 +84,18 @@ pub struct BuildFailure {
     pub message: String,
 }
 
+/// One use of a mocking crate in tier-2/3 test sources.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MockingUse {
+    /// The crate.
+    #[serde(rename = "crate")]
+    pub krate: String,
+    /// `file:line`.
+    pub location: String,
+    /// Why it is allowed, when `[mocking.allow]` allows it.
+    pub allowed: Option<String>,
+}
+
 /// Everything one run measured and judged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionReport {
@@ -105,25 +117,48 @@ pub struct SessionReport {
     pub build_failures: Vec<BuildFailure>,
     /// Services provisioned for the run (none for tier-1-only runs).
     #[serde(default)]
-    pub services: Vec<serde_json::Value>,
+    pub services: Vec<crate::services::ServiceReport>,
+    /// Uses of mocking crates found in tier-2/3 sources.
+    #[serde(default)]
+    pub mocking: Vec<MockingUse>,
     /// Wall time of the whole run, build included, in milliseconds.
     pub duration_ms: f64,
 }
 
+/// What a run measured, before it is judged.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    /// Tiers the run selected.
+    pub selected_tiers: Vec<u8>,
+    /// Declared tests per tier.
+    pub declared: BTreeMap<u8, u64>,
+    /// Discovered tests per tier.
+    pub discovered: BTreeMap<u8, u64>,
+    /// Every selected test with its outcome.
+    pub tests: Vec<TestEntry>,
+    /// Targets that did not build.
+    pub build_failures: Vec<BuildFailure>,
+    /// Wall time in milliseconds.
+    pub duration_ms: f64,
+}
+
 impl SessionReport {
-    /// Builds the counts, rates and verdict from tests and declarations.
-    ///
-    /// `declared` is the number of declared tests per tier; `gates` are the
-    /// requested gates with the tiers each covers (`None`: all selected).
+    /// Builds the counts, rates and verdict from what was measured; `gates`
+    /// are the requested gates (each with the tiers it covers, `None`: all
+    /// selected), judged with `evidence`.
     pub fn assemble(
-        selected_tiers: Vec<u8>,
-        declared: &BTreeMap<u8, u64>,
-        discovered: &BTreeMap<u8, u64>,
-        tests: Vec<TestEntry>,
-        build_failures: Vec<BuildFailure>,
+        measured: Measured,
         gates: &[(String, crate::config::GateSpec)],
-        duration_ms: f64,
+        evidence: &crate::gates::Evidence,
     ) -> SessionReport {
+        let Measured {
+            selected_tiers,
+            declared,
+            discovered,
+            tests,
+            build_failures,
+            duration_ms,
+        } = measured;
         let mut per_tier: BTreeMap<u8, Counts> = BTreeMap::new();
         for &t in &selected_tiers {
             let c = per_tier.entry(t).or_default();
@@ -156,7 +191,7 @@ impl SessionReport {
                         c
                     }
                 };
-                crate::gates::evaluate(name, spec, &counts)
+                crate::gates::evaluate(name, spec, &counts, evidence)
             })
             .collect();
         let verdict = if !gate_results.is_empty() {
@@ -189,6 +224,7 @@ impl SessionReport {
             gates: gate_results,
             build_failures,
             services: Vec::new(),
+            mocking: Vec::new(),
             duration_ms,
         }
     }

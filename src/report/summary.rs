@@ -102,6 +102,39 @@ pub fn write(
         }
         writeln!(w)?;
     }
+    if !report.services.is_empty() {
+        writeln!(w, "SERVICES:")?;
+        let mut shown_errors: Vec<&str> = Vec::new();
+        for r in &report.services {
+            match (&r.error, r.ok) {
+                (Some(e), false) if shown_errors.contains(&e.as_str()) => writeln!(
+                    w,
+                    "    SERVICE {:<8} NOT AVAILABLE (same reason as above)",
+                    r.name
+                )?,
+                (Some(e), false) => {
+                    shown_errors.push(e);
+                    writeln!(w, "{}", service_line(r))?
+                }
+                _ => writeln!(w, "{}", service_line(r))?,
+            }
+        }
+        writeln!(w)?;
+    }
+    if !report.mocking.is_empty() {
+        writeln!(
+            w,
+            "NO MOCKING ({} use(s) of mocking crates in tier 2-3 tests):",
+            report.mocking.len()
+        )?;
+        for m in &report.mocking {
+            match &m.allowed {
+                None => writeln!(w, "    {}: uses `{}`", m.location, m.krate)?,
+                Some(r) => writeln!(w, "    {}: uses `{}` (allowed: {r})", m.location, m.krate)?,
+            }
+        }
+        writeln!(w)?;
+    }
     writeln!(
         w,
         "{:<8} {:>8} {:>10} {:>8} {:>6} {:>6} {:>6} {:>7}  {:>9} {:>9} {:>8}",
@@ -148,15 +181,21 @@ pub fn write(
         )?;
         for g in &report.gates {
             for c in &g.criteria {
-                let required = if c.name.starts_with("max_") {
-                    format!("<= {}", c.required)
-                } else {
-                    format!(">= {:.1}%", c.required)
-                };
-                let actual = match (c.actual, c.name.starts_with("max_")) {
-                    (None, _) => "not measured".to_string(),
-                    (Some(a), true) => format!("{a}"),
-                    (Some(a), false) => format!("{a:.1}%"),
+                let (required, actual) = match c.name.as_str() {
+                    "services_operational" => (
+                        format!("{} up", c.required),
+                        c.actual
+                            .map_or("not measured".into(), |a| format!("{a} up")),
+                    ),
+                    "no_mocking" | "max_failed" => (
+                        format!("<= {}", c.required),
+                        c.actual.map_or("not measured".into(), |a| format!("{a}")),
+                    ),
+                    _ => (
+                        format!(">= {:.1}%", c.required),
+                        c.actual
+                            .map_or("not measured".into(), |a| format!("{a:.1}%")),
+                    ),
                 };
                 writeln!(
                     w,

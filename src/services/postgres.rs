@@ -50,7 +50,8 @@ pub(crate) async fn start(ctx: &StartCtx) -> Result<Started, String> {
             .await
             .map_err(|e| e.to_string())?;
         let _ = conn.close().await;
-        Ok(v)
+        // "PostgreSQL 15.20 (Debian …) on x86_64-pc-linux-gnu, compiled by …"
+        Ok(v.split(" on ").next().unwrap_or(&v).to_string())
     })
     .await?;
     build_template(&url, &ctx.postgres_migrations, &ctx.postgres_fixtures)

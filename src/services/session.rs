@@ -276,7 +276,7 @@ impl Session {
     }
 
     fn fail(&mut self, kind: ServiceKind, image: String, error: String, ms: f64) {
-        let error = super::redact(&error, &[self.secret.clone()]);
+        let error = super::redact(&error, std::slice::from_ref(&self.secret));
         self.reports.push(ServiceReport {
             name: kind.name().into(),
             image,

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use tiered::config::{Config, GateSpec};
-use tiered::gates::{builtin, evaluate, resolve};
+use tiered::gates::{builtin, evaluate, resolve, Evidence};
 use tiered::rates::Counts;
 
 fn counts(declared: u64, discovered: u64, executed: u64, passed: u64) -> Counts {
@@ -22,6 +22,8 @@ fn builtin_gates_carry_the_phase_thresholds() {
     assert_eq!(names, ["discovery", "integration", "release"]);
     assert_eq!(g[0].1.min_discovery_rate, Some(90.0));
     assert_eq!(g[1].1.min_execution_rate, Some(80.0));
+    assert_eq!(g[1].1.services_operational, Some(true));
+    assert_eq!(g[1].1.no_mocking, Some(true));
     assert_eq!(g[2].1.min_success_rate, Some(70.0));
 }
 
@@ -31,8 +33,8 @@ fn a_gate_passes_exactly_at_its_threshold() {
         min_discovery_rate: Some(90.0),
         ..GateSpec::default()
     };
-    assert!(evaluate("d", &spec, &counts(10, 9, 9, 9)).passed);
-    let r = evaluate("d", &spec, &counts(10, 8, 8, 8));
+    assert!(evaluate("d", &spec, &counts(10, 9, 9, 9), &Evidence::default()).passed);
+    let r = evaluate("d", &spec, &counts(10, 8, 8, 8), &Evidence::default());
     assert!(!r.passed);
     assert_eq!(r.criteria[0].actual, Some(80.0));
     assert_eq!(r.criteria[0].required, 90.0);
@@ -44,7 +46,7 @@ fn unmeasured_criteria_fail() {
         min_success_rate: Some(0.0),
         ..GateSpec::default()
     };
-    let r = evaluate("release", &spec, &Counts::default());
+    let r = evaluate("release", &spec, &Counts::default(), &Evidence::default());
     assert!(!r.passed, "no declared test must not pass a rate gate");
     assert_eq!(r.criteria[0].actual, None);
 }
@@ -56,9 +58,9 @@ fn max_failed_counts_errors_too() {
         ..GateSpec::default()
     };
     let mut c = counts(4, 4, 3, 2);
-    assert!(evaluate("g", &spec, &c).passed);
+    assert!(evaluate("g", &spec, &c, &Evidence::default()).passed);
     c.errors = 1;
-    assert!(!evaluate("g", &spec, &c).passed);
+    assert!(!evaluate("g", &spec, &c, &Evidence::default()).passed);
 }
 
 #[tiered::test(tier = 1)]
@@ -77,4 +79,37 @@ fn unknown_gate_lists_the_known_ones() {
         err.to_string(),
         "unknown gate `nightly`; known gates: discovery, integration, release"
     );
+}
+
+#[tiered::test(tier = 1)]
+fn services_and_mocking_criteria_use_the_evidence() {
+    let spec = GateSpec {
+        services_operational: Some(true),
+        no_mocking: Some(true),
+        ..GateSpec::default()
+    };
+    let c = counts(1, 1, 1, 1);
+    let good = Evidence {
+        services_needed: 2,
+        services_up: 2,
+        mocking_findings: 0,
+    };
+    assert!(evaluate("i", &spec, &c, &good).passed);
+    let down = Evidence {
+        services_up: 1,
+        ..good
+    };
+    let r = evaluate("i", &spec, &c, &down);
+    assert!(!r.passed);
+    assert_eq!(
+        (r.criteria[0].required, r.criteria[0].actual),
+        (2.0, Some(1.0))
+    );
+    let mocked = Evidence {
+        mocking_findings: 1,
+        ..good
+    };
+    let r = evaluate("i", &spec, &c, &mocked);
+    assert_eq!(r.criteria[1].name, "no_mocking");
+    assert!(!r.criteria[1].passed);
 }

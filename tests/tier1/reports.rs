@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use tiered::config::GateSpec;
 use tiered::protocol::Outcome;
 use tiered::report::junit::{to_bytes, xml_chars, xml_safe};
-use tiered::report::{json, summary, BuildFailure, SessionReport, TestEntry, Verdict};
+use tiered::report::{json, summary, BuildFailure, Measured, SessionReport, TestEntry, Verdict};
 
 fn entry(name: &str, tier: u8, outcome: Outcome, message: Option<&str>) -> TestEntry {
     TestEntry {
@@ -63,17 +63,20 @@ pub fn sample() -> SessionReport {
         ),
     ];
     SessionReport::assemble(
-        vec![1, 2, 3],
-        &declared,
-        &discovered,
-        tests,
-        vec![BuildFailure {
-            target: "broken".into(),
-            package: "pkg".into(),
-            message: "error[E0308]: mismatched types\n --> tests/broken.rs:3:18".into(),
-        }],
+        Measured {
+            selected_tiers: vec![1, 2, 3],
+            declared,
+            discovered,
+            tests,
+            build_failures: vec![BuildFailure {
+                target: "broken".into(),
+                package: "pkg".into(),
+                message: "error[E0308]: mismatched types\n --> tests/broken.rs:3:18".into(),
+            }],
+            duration_ms: 4321.0,
+        },
         &gates,
-        4321.0,
+        &tiered::gates::Evidence::default(),
     )
 }
 
@@ -98,7 +101,14 @@ fn without_gates_the_verdict_is_every_test_passed() {
         entry("b", 1, Outcome::Ignored, None),
     ];
     let m = BTreeMap::from([(1, 2)]);
-    let r = SessionReport::assemble(vec![1], &m, &m, tests, vec![], &[], 1.0);
+    let measured = Measured {
+        selected_tiers: vec![1],
+        declared: m.clone(),
+        discovered: m,
+        tests,
+        ..Measured::default()
+    };
+    let r = SessionReport::assemble(measured, &[], &Default::default());
     assert_eq!(r.verdict, Verdict::Pass);
 }
 
