@@ -54,12 +54,17 @@ pub trait Sink {
 pub struct TerminalSink<W: Write> {
     out: W,
     verbose: bool,
+    shown_errors: Vec<String>,
 }
 
 impl<W: Write> TerminalSink<W> {
     /// A sink writing to `out`; `verbose` also lists passing tests.
     pub fn new(out: W, verbose: bool) -> Self {
-        TerminalSink { out, verbose }
+        TerminalSink {
+            out,
+            verbose,
+            shown_errors: Vec::new(),
+        }
     }
 }
 
@@ -76,9 +81,19 @@ impl<W: Write> Sink for TerminalSink<W> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            Event::ServiceReady(r) => {
-                writeln!(self.out, "{}", crate::report::summary::service_line(r))
-            }
+            Event::ServiceReady(r) => match &r.error {
+                Some(e) if self.shown_errors.contains(e) => writeln!(
+                    self.out,
+                    "    SERVICE {:<8} NOT AVAILABLE (same reason as above)",
+                    r.name
+                ),
+                other => {
+                    if let Some(e) = other {
+                        self.shown_errors.push(e.clone());
+                    }
+                    writeln!(self.out, "{}", crate::report::summary::service_line(r))
+                }
+            },
             Event::BinaryStarted { binary, tests } => {
                 writeln!(self.out, "    RUNNING {binary} ({tests} tests)")
             }

@@ -514,9 +514,46 @@ fn capture(mut stream: impl Read + Send + 'static) -> thread::JoinHandle<String>
     })
 }
 
+/// Why a service the test needs is not available, if one is not.
+fn unavailable_service(def: &TestDef) -> Option<String> {
+    let given = sessions::env();
+    let lookup = |key: &str| {
+        given
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(key).ok())
+    };
+    for name in def.services() {
+        let upper = name.to_ascii_uppercase();
+        let url = if name == "neo4j" {
+            format!("TIERED_{upper}_URI")
+        } else {
+            format!("TIERED_{upper}_URL")
+        };
+        if lookup(&url).is_none() {
+            return Some(lookup(&format!("TIERED_{upper}_ERROR")).unwrap_or_else(|| {
+                format!("the service `{name}` was not provisioned for this run ({url} is not set)")
+            }));
+        }
+    }
+    None
+}
+
 /// Runs one test in a child process of this binary.
 fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
     let start = Instant::now();
+    if let Some(why) = unavailable_service(def) {
+        return TestRecord {
+            name: def.full_name(),
+            tier: def.tier,
+            outcome: Outcome::Error,
+            duration_ms: 0.0,
+            message: Some(why),
+            stdout: None,
+            stderr: None,
+        };
+    }
     let out = child_out_path();
     let name = def.full_name();
     let error = |message: String| TestRecord {

@@ -926,6 +926,7 @@ pub fn run(
         }
     }
     let service_reports = session.reports().to_vec();
+    let session_id = (!needed.is_empty()).then(|| session.id().to_string());
     let removed = rt.block_on(session.teardown());
     let evidence = gates::Evidence {
         services_needed: needed.len(),
@@ -945,6 +946,7 @@ pub fn run(
         &evidence,
     );
     report.services = service_reports;
+    report.session = session_id;
     report.mocking = findings
         .iter()
         .map(|f| report::MockingUse {

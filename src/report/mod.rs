@@ -115,6 +115,10 @@ pub struct SessionReport {
     pub gates: Vec<GateResult>,
     /// Test targets that did not build.
     pub build_failures: Vec<BuildFailure>,
+    /// The session id: the value of the `dev.tiered.session` label on its
+    /// containers.
+    #[serde(default)]
+    pub session: Option<String>,
     /// Services provisioned for the run (none for tier-1-only runs).
     #[serde(default)]
     pub services: Vec<crate::services::ServiceReport>,
@@ -223,6 +227,7 @@ impl SessionReport {
             tests,
             gates: gate_results,
             build_failures,
+            session: None,
             services: Vec::new(),
             mocking: Vec::new(),
             duration_ms,

@@ -1,6 +1,6 @@
 //! Tier 3: the built `cargo tiered` binary driven end to end on the sample
-//! workspaces under `fixtures/workspaces/`. The fixtures share one target
-//! directory (`target/tiered-fixtures`) so their dependencies compile once.
+//! workspaces under `fixtures/workspaces/`. The fixtures build in this
+//! workspace's target directory so their dependencies compile once.
 
 // Running cargo-tiered on a fixture and reading what it wrote.
 mod support;
@@ -19,5 +19,9 @@ mod control_chars;
 mod misuse;
 // `cargo tiered list`, filters and tier selection.
 mod selection;
+// Real services: reported, redacted, removed; Docker unreachable.
+mod services;
+// NO MOCKING: `cargo tiered check` and the integration gate.
+mod mocking;
 
 tiered::main!();

@@ -70,6 +70,11 @@ impl Run {
 
 /// Runs `cargo tiered ARGS` on a fixture workspace, asking for both reports.
 pub fn run(fixture_name: &str, args: &[&str]) -> Run {
+    run_env(fixture_name, args, &[])
+}
+
+/// Like [`run`], with extra environment variables.
+pub fn run_env(fixture_name: &str, args: &[&str], envs: &[(&str, &str)]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let ws = fixture(fixture_name);
     let out = Command::new(cargo_tiered())
@@ -85,6 +90,7 @@ pub fn run(fixture_name: &str, args: &[&str]) -> Run {
         .env("CARGO_TARGET_DIR", fixtures_target())
         .env_remove("TIERED_CONFIG")
         .env("RUST_BACKTRACE", "0")
+        .envs(envs.iter().copied())
         .output()
         .expect("cargo-tiered runs");
     Run {
@@ -117,11 +123,26 @@ pub fn run_plain(fixture_name: &str, args: &[&str]) -> Run {
     }
 }
 
+/// The fixtures build in this workspace's own target directory: the
+/// dependencies they share with it (sqlx, tokio, testcontainers, …) are
+/// then compiled once.
 pub fn fixtures_target() -> PathBuf {
-    let base = std::env::var_os("CARGO_TARGET_DIR")
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"));
-    base.join("tiered-fixtures")
+        .unwrap_or_else(|| repo().join("target"))
+}
+
+/// Containers (running or not) labelled with this session.
+pub fn session_containers(session: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("label=dev.tiered.session={session}"))
+        .output()
+        .expect("the docker CLI runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Validates a JUnit file against Jenkins' junit-10.xsd with xmllint.

@@ -1,0 +1,123 @@
+use std::time::Instant;
+
+use crate::support::{assert_valid_junit, run, run_env, session_containers};
+
+#[tiered::test(tier = 3, timeout = "15m")]
+fn a_run_on_real_services_reports_them_redacts_and_leaves_nothing() {
+    let r = run("services", &[]);
+    assert_eq!(r.code, 1, "one test fails on purpose:\n{}", r.stderr);
+    let j = r.json();
+    let services = j["services"].as_array().unwrap();
+    let names: Vec<&str> = services
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["postgres", "redis"], "only what the tests need");
+    for s in services {
+        assert_eq!(s["ok"], true, "{s}");
+        assert!(s["version"]
+            .as_str()
+            .unwrap()
+            .starts_with(if s["name"] == "postgres" {
+                "PostgreSQL"
+            } else {
+                "Redis"
+            }));
+        assert!(s["startup_ms"].as_f64().unwrap() > 0.0);
+        assert_eq!(s["within_sla"], true);
+        assert!(s["endpoint"].as_str().unwrap().contains("127.0.0.1"));
+    }
+    assert_eq!(r.test("stores_a_row")["outcome"], "passed");
+    assert_eq!(r.test("caches")["outcome"], "passed");
+    assert_eq!(
+        r.test("child_processes_see_the_endpoints")["outcome"],
+        "passed"
+    );
+    assert_eq!(r.test("unit_runs_without_services")["outcome"], "passed");
+    // The URLs a test printed carry no password in any report.
+    let leak = r.test("leaks_its_urls");
+    assert_eq!(leak["outcome"], "failed");
+    for field in ["message", "stdout", "stderr"] {
+        let text = leak[field].as_str().unwrap();
+        assert!(
+            text.contains("postgres://tiered:****@127.0.0.1:"),
+            "{field}: {text}"
+        );
+    }
+    let everything = format!(
+        "{}{}{}",
+        r.junit(),
+        serde_json::to_string(&j).unwrap(),
+        r.stderr
+    );
+    for (i, _) in everything.match_indices("postgres://tiered:") {
+        let rest = &everything[i + "postgres://tiered:".len()..];
+        assert!(
+            rest.starts_with("****@"),
+            "a password escaped: {}",
+            &rest[..rest.len().min(60)]
+        );
+    }
+    assert!(
+        j["tests"][0]["message"].is_null()
+            || !j["tests"][0]["message"].as_str().unwrap().is_empty()
+    );
+    assert_valid_junit(&r.junit_path());
+    assert!(r.junit().contains("tiered.service.postgres"));
+    assert!(
+        r.stderr.contains("SERVICE postgres ready in"),
+        "{}",
+        r.stderr
+    );
+    let session = j["session"].as_str().expect("the session id is reported");
+    assert_eq!(
+        session_containers(session),
+        Vec::<String>::new(),
+        "containers left behind"
+    );
+}
+
+#[tiered::test(tier = 3, timeout = "15m")]
+fn docker_unreachable_is_one_clear_error_and_tier_one_still_runs() {
+    let started = Instant::now();
+    let r = run_env(
+        "services",
+        &[],
+        &[("DOCKER_HOST", "unix:///nonexistent.sock")],
+    );
+    let took = started.elapsed();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("Docker is not reachable at unix:///nonexistent.sock (from DOCKER_HOST)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("hint: start Docker"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("SERVICE redis    NOT AVAILABLE (same reason as above)"),
+        "the reason is said once, not per service:\n{}",
+        r.stderr
+    );
+    assert_eq!(r.test("unit_runs_without_services")["outcome"], "passed");
+    let t = r.test("stores_a_row");
+    assert_eq!(t["outcome"], "error");
+    assert!(
+        t["message"]
+            .as_str()
+            .unwrap()
+            .contains("PostgreSQL is not available in this session"),
+        "{t}"
+    );
+    // A test that declared `needs` without a fixture is an error too.
+    assert_eq!(
+        r.test("child_processes_see_the_endpoints")["outcome"],
+        "error"
+    );
+    assert_eq!(r.json()["services"][0]["ok"], false);
+    assert_valid_junit(&r.junit_path());
+    assert!(r.junit().contains("<error"));
+    // Generous: the build is already done; the run itself takes seconds.
+    assert!(took.as_secs() < 120, "took {took:?}");
+}
