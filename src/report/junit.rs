@@ -162,11 +162,7 @@ pub fn to_bytes(report: &SessionReport) -> io::Result<Vec<u8>> {
     for r in &report.services {
         session_props.push((
             format!("tiered.service.{}", r.name),
-            xml_chars(
-                &crate::report::summary::service_line(r)
-                    .trim_start()
-                    .to_string(),
-            ),
+            xml_chars(crate::report::summary::service_line(r).trim_start()),
         ));
     }
     let mut suites = Vec::new();
