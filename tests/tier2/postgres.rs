@@ -71,3 +71,15 @@ async fn the_database_is_the_tests_own(pg: Postgres) -> Result<(), sqlx::Error> 
     assert!(pg.url().ends_with(pg.database()));
     Ok(())
 }
+
+#[tiered::test(tier = 2)]
+async fn debug_output_carries_no_credentials(pg: Postgres, redis: tiered::Redis) {
+    let admin = std::env::var("TIERED_POSTGRES_URL").unwrap();
+    let password = admin.split(':').nth(2).unwrap().split('@').next().unwrap();
+    assert!(
+        password.len() >= 16,
+        "a session password, not a default one"
+    );
+    let shown = format!("{pg:?} {redis:?}");
+    assert!(!shown.contains(password), "{shown}");
+}

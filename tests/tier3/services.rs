@@ -121,3 +121,35 @@ fn docker_unreachable_is_one_clear_error_and_tier_one_still_runs() {
     // Generous: the build is already done; the run itself takes seconds.
     assert!(took.as_secs() < 120, "took {took:?}");
 }
+
+#[tiered::test(tier = 3, timeout = "15m")]
+fn a_harness_binary_alone_provisions_and_removes_its_own_services() {
+    use std::process::Command;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["test", "--test", "suite", "--", "stores_a_row"])
+        .current_dir(crate::support::fixture("services"))
+        .env("CARGO_TARGET_DIR", crate::support::fixtures_target())
+        .env_remove("TIERED_SESSION")
+        .env_remove("TIERED_POSTGRES_URL")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed; 0 failed"), "{stdout}");
+    assert!(stderr.contains("SERVICE postgres ready in"), "{stderr}");
+    assert!(
+        !stderr.contains("SERVICE redis"),
+        "only the selected test's services:\n{stderr}"
+    );
+    let session = stderr
+        .lines()
+        .find_map(|l| l.split("container(s) of session ").nth(1))
+        .expect("the harness says which session it removed");
+    assert!(stderr.contains("removed 1 container(s)"), "{stderr}");
+    assert_eq!(
+        crate::support::session_containers(session.trim()),
+        Vec::<String>::new()
+    );
+}
