@@ -471,7 +471,8 @@ fn wait_bounded(mut child: std::process::Child, limit: Duration) -> Result<ExitS
 
 fn harness_command(target: &TestTarget, exe: &Path) -> Command {
     let mut cmd = Command::new(exe);
-    // A session given from outside (services up, nextest) stays outside.
+    // cargo tiered owns the session: endpoints from the caller's own
+    // environment are not passed on, only the session's.
     for kind in ServiceKind::ALL {
         for var in [kind.url_env(), kind.error_env()] {
             cmd.env_remove(var);
