@@ -17,5 +17,7 @@ mod scan;
 mod cli_args;
 // The attribute's behaviour at run time: async, Result, should_panic, timeout.
 mod attribute;
+// The NO MOCKING check: which uses of mocking crates are found, and where.
+mod mocking;
 
 tiered::main!();

@@ -37,6 +37,11 @@ fn a_run_on_real_services_reports_them_redacts_and_leaves_nothing() {
     // The URLs a test printed carry no password in any report.
     let leak = r.test("leaks_its_urls");
     assert_eq!(leak["outcome"], "failed");
+    let kept = leak["message"].as_str().unwrap();
+    assert!(
+        kept.contains("kept the test database `test_"),
+        "a failed test's database is kept and named: {kept}"
+    );
     for field in ["message", "stdout", "stderr"] {
         let text = leak[field].as_str().unwrap();
         assert!(
