@@ -33,6 +33,7 @@ type Remover = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = Result<(), String
 
 /// What a service start needs to know.
 pub(crate) struct StartCtx {
+    pub kind: ServiceKind,
     pub image: String,
     pub session: String,
     pub secret: String,
@@ -63,8 +64,10 @@ impl StartCtx {
         let text = e.to_string();
         if text.contains("pull") || text.contains("No such image") || text.contains("not found") {
             format!(
-                "image `{}` is not present locally and could not be pulled ({text}); build it (this project ships fixtures/images/build) or configure another image",
-                self.image
+                "image `{}` is not present locally and could not be pulled ({text}); pull or build it where Docker can see it, or choose another with `[services.{}] image` in tiered.toml or {}",
+                self.image,
+                self.kind.name(),
+                self.kind.image_env()
             )
         } else {
             format!(
@@ -229,6 +232,7 @@ impl Session {
         let mut set = tokio::task::JoinSet::new();
         for kind in needed {
             let ctx = StartCtx {
+                kind,
                 image: image_for(kind, config),
                 session: session.id.clone(),
                 secret: session.secret.clone(),
