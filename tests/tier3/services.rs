@@ -158,3 +158,39 @@ fn a_harness_binary_alone_provisions_and_removes_its_own_services() {
         Vec::<String>::new()
     );
 }
+
+#[tiered::test(tier = 3, timeout = "15m")]
+fn a_missing_image_is_named_with_what_to_do_and_the_rest_runs() {
+    let r = run_env(
+        "services",
+        &[],
+        &[("TIERED_REDIS_IMAGE", "does-not-exist/redis:1")],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let j = r.json();
+    let redis = j["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "redis")
+        .unwrap()
+        .clone();
+    assert_eq!(redis["ok"], false);
+    let e = redis["error"].as_str().unwrap();
+    assert!(
+        e.contains("image `does-not-exist/redis:1` is not present locally"),
+        "{e}"
+    );
+    assert!(
+        e.contains("`[services.redis] image` in tiered.toml or TIERED_REDIS_IMAGE"),
+        "{e}"
+    );
+    assert!(
+        redis["startup_ms"].as_f64().unwrap() < 30_000.0,
+        "said within seconds: {redis}"
+    );
+    assert_eq!(r.test("caches")["outcome"], "error");
+    assert_eq!(r.test("stores_a_row")["outcome"], "passed");
+    let session = j["session"].as_str().unwrap();
+    assert_eq!(session_containers(session), Vec::<String>::new());
+}
