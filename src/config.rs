@@ -27,6 +27,8 @@ pub struct Config {
     pub services: BTreeMap<String, ServiceSettings>,
     /// `[mocking]`: the NO MOCKING check's extra crates and allowances.
     pub mocking: MockingConfig,
+    /// `[sla]`: thresholds per operation.
+    pub sla: BTreeMap<String, crate::sla::SlaSpec>,
 }
 
 /// `[services.NAME]`: how to run one service.
@@ -58,6 +60,8 @@ struct RawConfig {
     services: RawServices,
     #[serde(default)]
     mocking: RawMocking,
+    #[serde(default)]
+    sla: BTreeMap<String, Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -103,6 +107,7 @@ struct RawGate {
     max_failed: Option<u64>,
     services_operational: Option<bool>,
     no_mocking: Option<bool>,
+    sla_met: Option<bool>,
     tiers: Option<Spanned<Vec<u8>>>,
 }
 
@@ -123,6 +128,8 @@ pub struct GateSpec {
     pub services_operational: Option<bool>,
     /// No tier-2/3 test source uses a mocking crate (unless allowed).
     pub no_mocking: Option<bool>,
+    /// Every SLA judged in the run holds.
+    pub sla_met: Option<bool>,
     /// Tiers the gate judges; `None`: the tiers of the run.
     pub tiers: Option<Vec<u8>>,
 }
@@ -292,12 +299,13 @@ impl Config {
                 && g.max_failed.is_none()
                 && g.services_operational != Some(true)
                 && g.no_mocking != Some(true)
+                && g.sla_met != Some(true)
             {
                 let at = text.find(&format!("[gates.{name}]"));
                 return Err(invalid(
                     at.map(|a| a..a),
                     Some(format!("gates.{name}")),
-                    format!("gate `{name}` sets no criterion; add min_discovery_rate, min_execution_rate, min_success_rate, max_failed, services_operational or no_mocking"),
+                    format!("gate `{name}` sets no criterion; add min_discovery_rate, min_execution_rate, min_success_rate, max_failed, services_operational, no_mocking or sla_met"),
                 ));
             }
             let spec = GateSpec {
@@ -308,6 +316,7 @@ impl Config {
                 max_failed: g.max_failed,
                 services_operational: g.services_operational,
                 no_mocking: g.no_mocking,
+                sla_met: g.sla_met,
                 tiers,
             };
             gates.insert(name, spec);
@@ -367,9 +376,76 @@ impl Config {
             }
             allow.insert(krate, reason.into_inner());
         }
+        let mut sla = BTreeMap::new();
+        for (op, value) in raw.sla {
+            let span = value.span();
+            let key = format!("sla.{op}");
+            let dur = |v: &toml::Value, field: &str| -> Result<std::time::Duration, ConfigError> {
+                let text = v.as_str().ok_or_else(|| {
+                    invalid(
+                        Some(span.clone()),
+                        Some(format!("{key}{field}")),
+                        "expected a duration such as \"500ms\"".into(),
+                    )
+                })?;
+                crate::duration::parse(text)
+                    .map_err(|e| invalid(Some(span.clone()), Some(format!("{key}{field}")), e))
+            };
+            let spec = match value.get_ref() {
+                v @ toml::Value::String(_) => crate::sla::SlaSpec {
+                    p95: Some(dur(v, "")?),
+                    ..crate::sla::SlaSpec::default()
+                },
+                toml::Value::Table(t) => {
+                    let mut spec = crate::sla::SlaSpec::default();
+                    for (k, v) in t {
+                        match k.as_str() {
+                            "p95" => spec.p95 = Some(dur(v, ".p95")?),
+                            "p99" => spec.p99 = Some(dur(v, ".p99")?),
+                            "max_error_rate" | "min_throughput" => {
+                                let n = v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+                                let n = n.filter(|n| *n >= 0.0 && (k != "max_error_rate" || *n <= 1.0)).ok_or_else(|| {
+                                    invalid(
+                                        Some(span.clone()),
+                                        Some(format!("{key}.{k}")),
+                                        if k == "max_error_rate" {
+                                            "expected a fraction between 0 and 1, e.g. 0.1".into()
+                                        } else {
+                                            "expected operations per second, a number >= 0".into()
+                                        },
+                                    )
+                                })?;
+                                if k == "max_error_rate" {
+                                    spec.max_error_rate = Some(n);
+                                } else {
+                                    spec.min_throughput = Some(n);
+                                }
+                            }
+                            other => {
+                                return Err(invalid(
+                                    Some(span.clone()),
+                                    Some(format!("{key}.{other}")),
+                                    format!("unknown SLA key `{other}`, expected one of `p95`, `p99`, `max_error_rate`, `min_throughput`"),
+                                ))
+                            }
+                        }
+                    }
+                    spec
+                }
+                _ => {
+                    return Err(invalid(
+                        Some(span),
+                        Some(key),
+                        "expected a duration (\"500ms\", the p95 threshold) or a table { p95 = \"500ms\", p99 = \"1s\", max_error_rate = 0.1, min_throughput = 50 }".into(),
+                    ))
+                }
+            };
+            sla.insert(op, spec);
+        }
         Ok(Config {
             path: Some(path.to_path_buf()),
             gates,
+            sla,
             services,
             mocking: MockingConfig {
                 crates: raw.mocking.crates,

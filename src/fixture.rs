@@ -28,6 +28,7 @@ struct ContextInner {
     test_name: String,
     tier: u8,
     teardowns: Mutex<Vec<Teardown>>,
+    recorder: crate::perf::Recorder,
 }
 
 impl fmt::Debug for ContextInner {
@@ -47,6 +48,7 @@ impl TestContext {
                 test_name: test_name.into(),
                 tier,
                 teardowns: Mutex::new(Vec::new()),
+                recorder: crate::perf::Recorder::default(),
             }),
         }
     }
@@ -59,6 +61,11 @@ impl TestContext {
     /// The tier of the test being set up.
     pub fn tier(&self) -> u8 {
         self.inner.tier
+    }
+
+    /// Where the test's measurements are kept.
+    pub fn recorder(&self) -> &crate::perf::Recorder {
+        &self.inner.recorder
     }
 
     /// Registers cleanup to run after the test, whatever its outcome

@@ -40,8 +40,9 @@ pub fn builtin() -> Vec<(String, GateSpec)> {
         (
             "release".into(),
             GateSpec {
-                description: Some("the declared tests pass".into()),
+                description: Some("the declared tests pass and every SLA holds".into()),
                 min_success_rate: Some(70.0),
+                sla_met: Some(true),
                 ..GateSpec::default()
             },
         ),
@@ -121,6 +122,10 @@ pub struct Evidence {
     pub services_up: usize,
     /// Uses of mocking crates in tier-2/3 sources, not allowed.
     pub mocking_findings: usize,
+    /// SLAs judged.
+    pub slas: usize,
+    /// Of those, how many held.
+    pub slas_met: usize,
 }
 
 /// Judges a gate against the counts of the tiers it covers.
@@ -171,6 +176,14 @@ pub fn evaluate(name: &str, spec: &GateSpec, counts: &Counts, evidence: &Evidenc
             required: 0.0,
             actual: Some(evidence.mocking_findings as f64),
             passed: evidence.mocking_findings == 0,
+        });
+    }
+    if spec.sla_met == Some(true) {
+        criteria.push(CriterionResult {
+            name: "sla_met".into(),
+            required: evidence.slas as f64,
+            actual: Some(evidence.slas_met as f64),
+            passed: evidence.slas_met >= evidence.slas,
         });
     }
     GateResult {

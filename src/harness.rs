@@ -373,6 +373,7 @@ pub fn execute(def: &'static TestDef) -> TestRecord {
             )),
             stdout: None,
             stderr: None,
+            perf: None,
         };
     }
     let body_ctx = ctx.clone();
@@ -408,6 +409,7 @@ pub fn execute(def: &'static TestDef) -> TestRecord {
             }
         }
     }
+    let recorded = ctx.recorder().take();
     TestRecord {
         name: def.full_name(),
         tier: def.tier,
@@ -416,6 +418,7 @@ pub fn execute(def: &'static TestDef) -> TestRecord {
         message,
         stdout: None,
         stderr: None,
+        perf: (recorded != crate::perf::Recorded::default()).then_some(recorded),
     }
 }
 
@@ -552,6 +555,7 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
             message: Some(why),
             stdout: None,
             stderr: None,
+            perf: None,
         };
     }
     let out = child_out_path();
@@ -564,6 +568,7 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
         message: Some(message),
         stdout: None,
         stderr: None,
+        perf: None,
     };
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,

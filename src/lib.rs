@@ -29,11 +29,14 @@ pub mod exit_codes;
 pub mod fixture;
 pub mod gates;
 pub mod harness;
+pub mod load;
+pub mod perf;
 pub mod protocol;
 pub mod rates;
 pub mod registry;
 pub mod report;
 pub mod services;
+pub mod sla;
 pub mod tier;
 
 #[cfg(feature = "_cargo_tiered")]
@@ -50,6 +53,7 @@ pub mod runner;
 pub mod scan;
 
 pub use fixture::{Fixture, FixtureError, TestContext};
+pub use perf::Perf;
 pub use tier::{Tier, TierSet};
 pub use tiered_macros::test;
 

@@ -115,4 +115,7 @@ pub struct TestRecord {
     /// Captured standard error (tests run in a child process only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr: Option<String>,
+    /// What the test measured with `tiered::Perf`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perf: Option<crate::perf::Recorded>,
 }

@@ -25,6 +25,7 @@ use crate::config::{Config, ConfigError, GateSpec};
 use crate::events::{Event, Sink};
 use crate::exit_codes;
 use crate::gates::{self, UnknownGate};
+use crate::perf::Recorded;
 use crate::protocol::{self, ListedTest, Outcome, TestRecord};
 use crate::report::{self, BuildFailure, SessionReport, TestEntry};
 use crate::scan;
@@ -145,6 +146,8 @@ pub struct RunOptions {
     pub junit: Option<PathBuf>,
     /// Where to write the JSON report.
     pub json: Option<PathBuf>,
+    /// Where to write the HTML report.
+    pub html: Option<PathBuf>,
     /// Keep running binaries after one failed.
     pub no_fail_fast: bool,
     /// Show passing and ignored tests too.
@@ -727,6 +730,7 @@ fn run_binary(
     opts: &RunOptions,
     tiers: TierSet,
     session_env: &[(String, String)],
+    measured: &mut Recorded,
     sink: &mut dyn Sink,
 ) -> Result<Vec<TestEntry>, RunError> {
     let results = tempfile::NamedTempFile::new().map_err(|source| RunError::Io {
@@ -775,25 +779,41 @@ fn run_binary(
     let mut pos = 0u64;
     let mut entries: Vec<TestEntry> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
-    let mut handle =
-        |records: Vec<TestRecord>, entries: &mut Vec<TestEntry>, sink: &mut dyn Sink| {
-            for r in records {
-                if seen.insert(r.name.clone()) {
-                    let e = entry(&p.target.name, r);
-                    sink.event(&Event::TestFinished(&e));
-                    entries.push(e);
-                }
+    let mut handle = |records: Vec<TestRecord>,
+                      entries: &mut Vec<TestEntry>,
+                      measured: &mut Recorded,
+                      sink: &mut dyn Sink| {
+        for mut r in records {
+            if let Some(rec) = r.perf.take() {
+                measured.samples.extend(rec.samples);
+                measured.load.extend(rec.load);
             }
-        };
+            if seen.insert(r.name.clone()) {
+                let e = entry(&p.target.name, r);
+                sink.event(&Event::TestFinished(&e));
+                entries.push(e);
+            }
+        }
+    };
     let status = loop {
-        handle(read_new_records(&mut file, &mut pos), &mut entries, sink);
+        handle(
+            read_new_records(&mut file, &mut pos),
+            &mut entries,
+            measured,
+            sink,
+        );
         match child.try_wait() {
             Ok(Some(s)) => break Ok(s),
             Ok(None) => thread::sleep(Duration::from_millis(10)),
             Err(e) => break Err(e),
         }
     };
-    handle(read_new_records(&mut file, &mut pos), &mut entries, sink);
+    handle(
+        read_new_records(&mut file, &mut pos),
+        &mut entries,
+        measured,
+        sink,
+    );
     let _stdout = out_thread.and_then(|t| t.join().ok()).unwrap_or_default();
     let stderr = err_thread.and_then(|t| t.join().ok()).unwrap_or_default();
     let (status_text, abnormal) = match &status {
@@ -873,6 +893,7 @@ pub fn run(
         sink.event(&Event::ServiceReady(r));
     }
     let session_env = session.env();
+    let mut measured = Recorded::default();
     let mut tests: Vec<TestEntry> = Vec::new();
     let mut stop = false;
     for p in &plan.planned {
@@ -899,7 +920,7 @@ pub fn run(
             binary: &p.target.name,
             tests: p.selected.len(),
         });
-        let entries = match run_binary(p, opts, tiers, &session_env, sink) {
+        let entries = match run_binary(p, opts, tiers, &session_env, &mut measured, sink) {
             Ok(e) => e,
             Err(e) => {
                 rt.block_on(session.teardown());
@@ -929,7 +950,28 @@ pub fn run(
     let service_reports = session.reports().to_vec();
     let session_id = (!needed.is_empty()).then(|| session.id().to_string());
     let removed = rt.block_on(session.teardown());
+    // Service startup times are measurements too, judged by startup SLAs.
+    let mut startup = Vec::new();
+    for r in service_reports.iter().filter(|r| r.ok) {
+        measured.samples.push(crate::perf::Sample {
+            op: format!("startup.{}", r.name),
+            ms: r.startup_ms,
+            error: false,
+        });
+        startup.push((
+            format!("startup.{}", r.name),
+            crate::sla::SlaSpec {
+                p95: Some(Duration::from_secs_f64(r.sla_ms / 1000.0)),
+                ..crate::sla::SlaSpec::default()
+            },
+            "startup",
+        ));
+    }
+    let op_stats = crate::sla::stats(&measured.samples);
+    let sla_results = crate::sla::evaluate(&op_stats, &measured.load, &config.sla, &startup);
     let evidence = gates::Evidence {
+        slas: sla_results.len(),
+        slas_met: sla_results.iter().filter(|r| r.met).count(),
         services_needed: needed.len(),
         services_up: service_reports.iter().filter(|r| r.ok).count(),
         mocking_findings: findings.iter().filter(|f| f.allowed.is_none()).count(),
@@ -947,6 +989,9 @@ pub fn run(
         &evidence,
     );
     report.services = service_reports;
+    report.sla = sla_results;
+    report.operations = op_stats;
+    report.load = measured.load;
     report.session = session_id;
     report.mocking = findings
         .iter()
@@ -971,6 +1016,18 @@ pub fn run(
                 report_failed = true;
                 written.push(format!(
                     "error: cannot write the JSON report to {}: {e}",
+                    path.display()
+                ));
+            }
+        }
+    }
+    if let Some(path) = &opts.html {
+        match report::html::write(&report, path) {
+            Ok(()) => written.push(format!("HTML report: {}", path.display())),
+            Err(e) => {
+                report_failed = true;
+                written.push(format!(
+                    "error: cannot write the HTML report to {}: {e}",
                     path.display()
                 ));
             }

@@ -63,6 +63,9 @@ struct RunArgs {
     /// Write the JSON report here.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
+    /// Write a self-contained HTML report here.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
     /// Judge this gate (repeatable): discovery, integration, release, or one from tiered.toml.
     #[arg(long = "gate", value_name = "NAME")]
     gates: Vec<String>,
@@ -186,6 +189,7 @@ fn run_command(args: RunArgs) -> Result<u8, RunError> {
     let mut opts = options(args.select)?;
     opts.junit = args.junit;
     opts.json = args.json;
+    opts.html = args.html;
     opts.gates = args.gates;
     opts.no_fail_fast = args.no_fail_fast;
     opts.verbose = args.verbose;

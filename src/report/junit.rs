@@ -104,6 +104,10 @@ fn testcase(t: &TestEntry) -> TestCase {
     tc
 }
 
+fn fmt_ms(v: Option<f64>) -> String {
+    v.map_or("n/a".into(), |v| format!("{v:.1}ms"))
+}
+
 fn rate(r: Option<f64>) -> String {
     r.map_or_else(|| "n/a".into(), |v| format!("{v:.2}"))
 }
@@ -163,6 +167,32 @@ pub fn to_bytes(report: &SessionReport) -> io::Result<Vec<u8>> {
         session_props.push((
             format!("tiered.service.{}", r.name),
             xml_chars(crate::report::summary::service_line(r).trim_start()),
+        ));
+    }
+    for r in &report.sla {
+        session_props.push((
+            format!("tiered.sla.{}", xml_chars(&r.operation)),
+            format!(
+                "{}: count {} errors {} p50 {} p95 {} p99 {} max {} threshold {} level {}",
+                if r.met { "met" } else { "NOT met" },
+                r.count,
+                r.errors,
+                fmt_ms(r.p50_ms),
+                fmt_ms(r.p95_ms),
+                fmt_ms(r.p99_ms),
+                fmt_ms(r.max_ms),
+                fmt_ms(r.threshold_ms),
+                r.level.as_str()
+            ),
+        ));
+    }
+    for l in &report.load {
+        session_props.push((
+            format!("tiered.load.{}", xml_chars(&l.scenario)),
+            format!(
+                "users {} iterations {} duration {:.0}ms throughput {:.2}/s error_rate {:.4} p95 {:.1}ms",
+                l.users, l.iterations, l.duration_ms, l.throughput, l.error_rate, l.p95_ms
+            ),
         ));
     }
     let mut suites = Vec::new();

@@ -14,6 +14,7 @@ use crate::gates::GateResult;
 use crate::protocol::Outcome;
 use crate::rates::{Counts, Rates};
 
+pub mod html;
 pub mod json;
 #[cfg(feature = "_cargo_tiered")]
 pub mod junit;
@@ -125,6 +126,16 @@ pub struct SessionReport {
     /// Uses of mocking crates found in tier-2/3 sources.
     #[serde(default)]
     pub mocking: Vec<MockingUse>,
+    /// Every SLA judged: configured ones, defaults for measured operations,
+    /// service startups.
+    #[serde(default)]
+    pub sla: Vec<crate::sla::SlaResult>,
+    /// Every measured operation across the session.
+    #[serde(default)]
+    pub operations: Vec<crate::sla::OperationStats>,
+    /// Every load scenario run.
+    #[serde(default)]
+    pub load: Vec<crate::load::LoadReport>,
     /// Wall time of the whole run, build included, in milliseconds.
     pub duration_ms: f64,
 }
@@ -230,6 +241,9 @@ impl SessionReport {
             session: None,
             services: Vec::new(),
             mocking: Vec::new(),
+            sla: Vec::new(),
+            operations: Vec::new(),
+            load: Vec::new(),
             duration_ms,
         }
     }

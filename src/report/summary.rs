@@ -121,6 +121,57 @@ pub fn write(
         }
         writeln!(w)?;
     }
+    if !report.sla.is_empty() {
+        writeln!(w, "SLA:")?;
+        writeln!(
+            w,
+            "    {:<22} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>13}  {:<12} met",
+            "operation", "count", "errors", "p50", "p95", "p99", "max", "threshold", "level"
+        )?;
+        let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}ms"));
+        for r in &report.sla {
+            let threshold = match (&r.threshold_ms, &r.threshold_on) {
+                (Some(t), Some(on)) => format!("{on} {t:.0}ms"),
+                _ => "-".into(),
+            };
+            writeln!(
+                w,
+                "    {:<22} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>13}  {:<12} {}",
+                printable(&r.operation),
+                r.count,
+                r.errors,
+                ms(r.p50_ms),
+                ms(r.p95_ms),
+                ms(r.p99_ms),
+                ms(r.max_ms),
+                threshold,
+                r.level.as_str(),
+                if r.met { "yes" } else { "NO" }
+            )?;
+            for b in &r.breaches {
+                writeln!(w, "        {}", printable(b))?;
+            }
+        }
+        writeln!(w)?;
+    }
+    if !report.load.is_empty() {
+        writeln!(w, "LOAD:")?;
+        for l in &report.load {
+            writeln!(
+                w,
+                "    {:<22} {} users, {} ops in {:.2}s: {:.1} ops/s, error rate {:.3}, p95 {:.1}ms, max {:.1}ms",
+                printable(&l.scenario),
+                l.users,
+                l.iterations,
+                l.duration_ms / 1000.0,
+                l.throughput,
+                l.error_rate,
+                l.p95_ms,
+                l.max_ms
+            )?;
+        }
+        writeln!(w)?;
+    }
     if !report.mocking.is_empty() {
         writeln!(
             w,
@@ -186,6 +237,11 @@ pub fn write(
                         format!("{} up", c.required),
                         c.actual
                             .map_or("not measured".into(), |a| format!("{a} up")),
+                    ),
+                    "sla_met" => (
+                        format!("{} met", c.required),
+                        c.actual
+                            .map_or("not measured".into(), |a| format!("{a} met")),
                     ),
                     "no_mocking" | "max_failed" => (
                         format!("<= {}", c.required),

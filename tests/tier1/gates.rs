@@ -25,6 +25,7 @@ fn builtin_gates_carry_the_phase_thresholds() {
     assert_eq!(g[1].1.services_operational, Some(true));
     assert_eq!(g[1].1.no_mocking, Some(true));
     assert_eq!(g[2].1.min_success_rate, Some(70.0));
+    assert_eq!(g[2].1.sla_met, Some(true));
 }
 
 #[tiered::test(tier = 1)]
@@ -92,7 +93,7 @@ fn services_and_mocking_criteria_use_the_evidence() {
     let good = Evidence {
         services_needed: 2,
         services_up: 2,
-        mocking_findings: 0,
+        ..Evidence::default()
     };
     assert!(evaluate("i", &spec, &c, &good).passed);
     let down = Evidence {

@@ -17,6 +17,8 @@ mod scan;
 mod cli_args;
 // The attribute's behaviour at run time: async, Result, should_panic, timeout.
 mod attribute;
+// Percentiles, SLA evaluation, alert levels, Perf and load scenarios.
+mod sla;
 // The NO MOCKING check: which uses of mocking crates are found, and where.
 mod mocking;
 

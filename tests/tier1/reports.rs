@@ -233,3 +233,39 @@ fn terminal_output_cannot_carry_escape_sequences() {
         "a\\u{1b}[2Jb\\u{0}\n"
     );
 }
+
+#[tiered::test(tier = 1)]
+fn html_escapes_everything_from_the_run_and_runs_no_script() {
+    let mut r = sample();
+    r.tests[0].name = "<script>alert(1)</script>".into();
+    r.tests[1].message = Some("<img src=x onerror=alert(2)> & \"quotes\"".into());
+    r.tests[1].stdout = Some("</pre><script>alert(3)</script>".into());
+    r.sla = tiered::sla::evaluate(
+        &tiered::sla::stats(&[tiered::perf::Sample {
+            op: "<b>op</b>".into(),
+            ms: 12.0,
+            error: false,
+        }]),
+        &[],
+        &std::collections::BTreeMap::from([(
+            "<b>op</b>".to_string(),
+            tiered::sla::SlaSpec {
+                p95: Some(std::time::Duration::from_millis(50)),
+                ..Default::default()
+            },
+        )]),
+        &[],
+    );
+    let html = tiered::report::html::render(&r);
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("&lt;img src=x onerror=alert(2)&gt; &amp; &quot;quotes&quot;"));
+    assert!(!html.contains("<script"), "no script element at all");
+    assert!(!html.contains("<img"), "no live element from test text");
+    assert!(html.contains("default-src 'none'"), "a CSP forbids scripts");
+    assert!(html.contains("&lt;b&gt;op&lt;/b&gt;"));
+    assert!(html.contains("<svg class=\"chart\""));
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "nothing fetched at view time"
+    );
+}
