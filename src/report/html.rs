@@ -238,16 +238,22 @@ pre{{background:#f6f8fa;padding:6px;white-space:pre-wrap;max-height:20em;overflo
             }
         }
     }
-    h.push_str("<h2>Tests</h2><table><tr><th>test</th><th>binary</th><th>tier</th><th>outcome</th><th>ms</th></tr>");
+    h.push_str("<h2>Tests</h2><table><tr><th>test</th><th>binary</th><th>tier</th><th>outcome</th><th>ms</th><th>note</th></tr>");
     for t in &report.tests {
+        let note = t
+            .message
+            .as_deref()
+            .and_then(|m| m.lines().next())
+            .unwrap_or("");
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td></tr>",
             escape(&t.name),
             escape(&t.binary),
             t.tier,
             escape(t.outcome.as_str()),
-            t.duration_ms
+            t.duration_ms,
+            escape(note)
         );
     }
     h.push_str("</table></body></html>\n");

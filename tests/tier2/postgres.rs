@@ -83,3 +83,22 @@ async fn debug_output_carries_no_credentials(pg: Postgres, redis: tiered::Redis)
     let shown = format!("{pg:?} {redis:?}");
     assert!(!shown.contains(password), "{shown}");
 }
+
+#[tiered::test(tier = 2)]
+async fn real_queries_are_measured(pg: Postgres, perf: tiered::Perf) -> Result<(), sqlx::Error> {
+    for _ in 0..5 {
+        perf.measure(
+            "database_query",
+            sqlx::query("select count(*) from accounts").fetch_one(pg.pool()),
+        )
+        .await?;
+    }
+    let failed = perf
+        .measure(
+            "database_query",
+            sqlx::query("select * from no_such_table").execute(pg.pool()),
+        )
+        .await;
+    assert!(failed.is_err(), "the operation's own result comes back");
+    Ok(())
+}

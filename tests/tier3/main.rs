@@ -23,5 +23,7 @@ mod selection;
 mod services;
 // NO MOCKING: `cargo tiered check` and the integration gate.
 mod mocking;
+// SLAs on real services: a breach fails the release gate; load; HTML.
+mod sla;
 
 tiered::main!();
