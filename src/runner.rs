@@ -70,6 +70,8 @@ impl CargoArgs {
     fn common(&self) -> Vec<String> {
         let mut a = Vec::new();
         if let Some(p) = &self.manifest_path {
+            // cargo runs from the workspace root: make a relative path absolute.
+            let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
             a.push("--manifest-path".into());
             a.push(p.display().to_string());
         }

@@ -41,3 +41,26 @@ fn tiers_and_filters_select_declared_and_discovered_alike() {
     let r = run("passing", &["--", "--include-ignored", "later"]);
     assert_eq!(r.test("later")["outcome"], "passed");
 }
+
+#[tiered::test(tier = 3, timeout = "15m")]
+fn a_relative_manifest_path_works_from_anywhere() {
+    // The README's main job: run from the repository root.
+    let out = std::process::Command::new(crate::support::cargo_tiered())
+        .args([
+            "tiered",
+            "--manifest-path",
+            "fixtures/workspaces/passing/Cargo.toml",
+            "list",
+        ])
+        .current_dir(crate::support::repo())
+        .env("CARGO_TARGET_DIR", crate::support::fixtures_target())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("7 tests"), "{stdout}");
+}

@@ -76,45 +76,40 @@ pub fn run(fixture_name: &str, args: &[&str]) -> Run {
 /// Like [`run`], with extra environment variables.
 pub fn run_env(fixture_name: &str, args: &[&str], envs: &[(&str, &str)]) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let ws = fixture(fixture_name);
-    let out = Command::new(cargo_tiered())
-        .arg("tiered")
-        .arg("--manifest-path")
-        .arg(ws.join("Cargo.toml"))
-        .arg("--json")
+    let mut cmd = command(fixture_name);
+    cmd.arg("--json")
         .arg(dir.path().join("report.json"))
         .arg("--junit")
         .arg(dir.path().join("junit.xml"))
         .args(args)
-        .current_dir(&ws)
-        .env("CARGO_TARGET_DIR", fixtures_target())
-        .env_remove("TIERED_CONFIG")
-        .env("RUST_BACKTRACE", "0")
-        .envs(envs.iter().copied())
-        .output()
-        .expect("cargo-tiered runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        dir,
-    }
+        .envs(envs.iter().copied());
+    finish(cmd, dir)
 }
 
-/// Runs `cargo tiered ARGS` without report flags.
+/// Runs `cargo tiered ARGS` without report flags (ARGS may start with a
+/// subcommand such as `list` or `check`: `--manifest-path` is global).
 pub fn run_plain(fixture_name: &str, args: &[&str]) -> Run {
-    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(fixture_name);
+    cmd.args(args);
+    finish(cmd, tempfile::tempdir().unwrap())
+}
+
+/// `cargo tiered --manifest-path FIXTURE` with the suite's environment.
+fn command(fixture_name: &str) -> Command {
     let ws = fixture(fixture_name);
-    let out = Command::new(cargo_tiered())
-        .arg("tiered")
-        .args(args)
+    let mut cmd = Command::new(cargo_tiered());
+    cmd.arg("tiered")
         .arg("--manifest-path")
         .arg(ws.join("Cargo.toml"))
         .current_dir(&ws)
         .env("CARGO_TARGET_DIR", fixtures_target())
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("cargo-tiered runs");
+        .env_remove("TIERED_CONFIG")
+        .env("RUST_BACKTRACE", "0");
+    cmd
+}
+
+fn finish(mut cmd: Command, dir: tempfile::TempDir) -> Run {
+    let out = cmd.output().expect("cargo-tiered runs");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -123,8 +118,6 @@ pub fn run_plain(fixture_name: &str, args: &[&str]) -> Run {
     }
 }
 
-/// The fixtures build in this workspace's own target directory: the
-/// dependencies they share with it (sqlx, tokio, testcontainers, …) are
 /// then compiled once.
 pub fn fixtures_target() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
