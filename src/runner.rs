@@ -130,6 +130,7 @@ impl CargoArgs {
             a.push(p.clone());
         }
         if let Some(d) = &self.target_dir {
+            let d = std::path::absolute(d).unwrap_or_else(|_| d.clone());
             a.push("--target-dir".into());
             a.push(d.display().to_string());
         }
