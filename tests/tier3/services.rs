@@ -123,8 +123,11 @@ fn docker_unreachable_is_one_clear_error_and_tier_one_still_runs() {
     assert_eq!(r.json()["services"][0]["ok"], false);
     assert_valid_junit(&r.junit_path());
     assert!(r.junit().contains("<error"));
-    // Generous: the build is already done; the run itself takes seconds.
-    assert!(took.as_secs() < 120, "took {took:?}");
+    // Declaring Docker unreachable takes seconds (the build before it may
+    // wait on other suites' builds, so the whole run is bounded loosely).
+    let asked = r.json()["services"][0]["startup_ms"].as_f64().unwrap();
+    assert!(asked < 10_000.0, "the Docker check took {asked} ms");
+    assert!(took.as_secs() < 600, "took {took:?}");
 }
 
 #[tiered::test(tier = 3, timeout = "15m")]
