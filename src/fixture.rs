@@ -119,8 +119,135 @@ pub trait Fixture: Sized + Send + 'static {
         let _ = out;
     }
 
+    /// Adds the session-scoped values this fixture needs prepared before
+    /// the tests run (see [`PerSession`]); most fixtures need none.
+    #[doc(hidden)]
+    fn session_inits(out: &mut Vec<SessionInit>) {
+        let _ = out;
+    }
+
     /// Builds the fixture for one test.
     fn setup(ctx: &TestContext) -> impl Future<Output = Result<Self, FixtureError>> + Send;
+}
+
+/// A value built once per session and shared by every test that takes
+/// `PerSession<T>`. It must serialize: tests of tiers 2–3 run in processes
+/// of their own, and receive the value the harness built before them.
+///
+/// ```ignore
+/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+/// struct Pricing { rates: Vec<u32> }
+/// impl tiered::SessionFixture for Pricing {
+///     async fn setup_session() -> Result<Self, tiered::FixtureError> { Ok(Pricing { rates: load() }) }
+/// }
+/// #[tiered::test(tier = 2)]
+/// fn prices(p: tiered::PerSession<Pricing>) { assert!(!p.rates.is_empty()); }
+/// ```
+pub trait SessionFixture:
+    serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static
+{
+    /// Adds the services the value needs while it is built.
+    fn needs(out: &mut Vec<&'static str>) {
+        let _ = out;
+    }
+
+    /// Builds the value, once per session.
+    fn setup_session() -> impl Future<Output = Result<Self, FixtureError>> + Send;
+}
+
+/// A future that builds a session value and returns it as JSON.
+pub type SessionInitFuture = Pin<Box<dyn Future<Output = Result<String, FixtureError>> + Send>>;
+
+/// How to build one session-scoped value; registered by fixtures.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct SessionInit {
+    /// The key (the type's name).
+    pub key: &'static str,
+    /// Builds the value as JSON.
+    pub init: fn() -> SessionInitFuture,
+}
+
+/// The environment variable carrying a session value's JSON.
+pub fn session_env_key(key: &str) -> String {
+    let mut k = String::from("TIERED_SESSION_FIXTURE_");
+    k.extend(key.chars().map(|c| {
+        if c.is_ascii_alphanumeric() {
+            c.to_ascii_uppercase()
+        } else {
+            '_'
+        }
+    }));
+    k
+}
+
+/// A test's view of a [`SessionFixture`] built once per session.
+#[derive(Debug, Clone)]
+pub struct PerSession<T>(pub T);
+
+impl<T> std::ops::Deref for PerSession<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+fn session_cache() -> &'static Mutex<std::collections::HashMap<&'static str, String>> {
+    static CACHE: std::sync::OnceLock<Mutex<std::collections::HashMap<&'static str, String>>> =
+        std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+async fn build_json<T: SessionFixture>() -> Result<String, FixtureError> {
+    let v = T::setup_session().await?;
+    serde_json::to_string(&v).map_err(FixtureError::new::<T>)
+}
+
+impl<T: SessionFixture> Fixture for PerSession<T> {
+    fn needs(out: &mut Vec<&'static str>) {
+        T::needs(out);
+    }
+
+    fn session_inits(out: &mut Vec<SessionInit>) {
+        out.push(SessionInit {
+            key: std::any::type_name::<T>(),
+            init: || Box::pin(build_json::<T>()),
+        });
+    }
+
+    async fn setup(_ctx: &TestContext) -> Result<Self, FixtureError> {
+        let key = std::any::type_name::<T>();
+        let env = session_env_key(key);
+        if let Ok(err) = std::env::var(format!("{env}_ERROR")) {
+            return Err(FixtureError::new::<T>(err));
+        }
+        let json = match std::env::var(&env) {
+            Ok(json) => json,
+            Err(_) => {
+                // Run in this process (tier 1, or a harness without a
+                // session): build once and keep it for the process.
+                let cached = session_cache()
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(key)
+                    .cloned();
+                match cached {
+                    Some(j) => j,
+                    None => {
+                        let j = build_json::<T>().await?;
+                        session_cache()
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(key, j.clone());
+                        j
+                    }
+                }
+            }
+        };
+        serde_json::from_str(&json).map(PerSession).map_err(|e| {
+            FixtureError::new::<T>(format!("its session value does not deserialize: {e}"))
+        })
+    }
 }
 
 /// A fixture could not be set up.

@@ -45,6 +45,9 @@ pub fn run() -> ExitCode {
     if let Ok(name) = std::env::var(CHILD_TEST_ENV) {
         return run_child(&name);
     }
+    if let Ok(key) = std::env::var(SESSION_INIT_ENV) {
+        return run_session_init(&key);
+    }
     if let Some(path) = std::env::var_os(LIST_OUT_ENV) {
         return write_listing(Path::new(&path));
     }
@@ -78,6 +81,7 @@ pub fn run() -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    build_session_values(&defs, &args);
     let trials = defs
         .into_iter()
         .map(|def| {
@@ -103,6 +107,89 @@ pub fn run() -> ExitCode {
     let conclusion = libtest_mimic::run(&args, trials);
     sessions::finish(session);
     conclusion.exit_code()
+}
+
+/// Asks a harness binary to build one session value (child mode).
+const SESSION_INIT_ENV: &str = "TIERED_SESSION_INIT";
+
+/// Session values built before the tests, as environment for test processes.
+static SESSION_VALUES: OnceLock<Vec<(String, String)>> = OnceLock::new();
+
+/// Builds every session-scoped fixture value the selected tests of tiers
+/// 2–3 need, each once, in a child process that sees the session's services.
+fn build_session_values(defs: &[&'static TestDef], args: &Arguments) {
+    let mut inits: Vec<crate::fixture::SessionInit> = Vec::new();
+    for d in defs.iter().filter(|d| d.tier().uses_services()) {
+        let probe = Trial::test(d.full_name(), || Ok(()))
+            .with_kind(format!("tier{}", d.tier))
+            .with_ignored_flag(d.ignored);
+        if args.is_filtered_out(&probe) || args.is_ignored(&probe) {
+            continue;
+        }
+        let mut v = Vec::new();
+        (d.session_inits)(&mut v);
+        for i in v {
+            if !inits.iter().any(|x| x.key == i.key) {
+                inits.push(i);
+            }
+        }
+    }
+    let mut env = Vec::new();
+    for init in inits {
+        let var = crate::fixture::session_env_key(init.key);
+        let out = child_out_path();
+        let status = std::env::current_exe().and_then(|exe| {
+            Command::new(exe)
+                .envs(sessions::env().iter().map(|(k, v)| (k, v)))
+                .env(SESSION_INIT_ENV, init.key)
+                .env(CHILD_OUT_ENV, &out)
+                .env_remove(RESULTS_OUT_ENV)
+                .env_remove(LIST_OUT_ENV)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .status()
+        });
+        let written = std::fs::read_to_string(&out).ok();
+        let _ = std::fs::remove_file(&out);
+        match (status, written) {
+            (Ok(s), Some(json)) if s.success() => env.push((var, json)),
+            (Ok(_), Some(err)) => env.push((format!("{var}_ERROR"), err)),
+            (status, _) => env.push((
+                format!("{var}_ERROR"),
+                format!(
+                    "building the session value {} failed ({status:?})",
+                    init.key
+                ),
+            )),
+        }
+    }
+    let _ = SESSION_VALUES.set(env);
+}
+
+/// Child mode: build one session value and write its JSON (or the error).
+fn run_session_init(key: &str) -> ExitCode {
+    let Some(out) = std::env::var_os(CHILD_OUT_ENV) else {
+        return ExitCode::from(2);
+    };
+    let init = registry::all().into_iter().find_map(|d| {
+        let mut v = Vec::new();
+        (d.session_inits)(&mut v);
+        v.into_iter().find(|i| i.key == key)
+    });
+    let Some(init) = init else {
+        let _ = std::fs::write(&out, format!("no session value `{key}` in this binary"));
+        return ExitCode::from(2);
+    };
+    match runtime().block_on((init.init)()) {
+        Ok(json) => {
+            let _ = std::fs::write(&out, json);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = std::fs::write(&out, e.to_string());
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Held while a test that uses the graph database runs.
@@ -583,6 +670,13 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
     };
     let spawned = Command::new(exe)
         .envs(sessions::env().iter().map(|(k, v)| (k, v)))
+        .envs(
+            SESSION_VALUES
+                .get()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k, v)),
+        )
         .env(CHILD_TEST_ENV, &name)
         .env(CHILD_OUT_ENV, &out)
         .env_remove(RESULTS_OUT_ENV)

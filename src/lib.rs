@@ -52,7 +52,7 @@ pub mod runner;
 #[doc(hidden)]
 pub mod scan;
 
-pub use fixture::{Fixture, FixtureError, TestContext};
+pub use fixture::{Fixture, FixtureError, PerSession, SessionFixture, TestContext};
 pub use perf::Perf;
 pub use tier::{Tier, TierSet};
 pub use tiered_macros::test;
@@ -94,7 +94,7 @@ macro_rules! main {
 /// What the attribute macro expands to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::fixture::setup_fixture;
+    pub use crate::fixture::{setup_fixture, SessionInit};
     pub use crate::registry::{IntoTestResult, ShouldPanic, TestBody, TestDef};
     pub use inventory;
 }

@@ -33,6 +33,8 @@ pub struct TestDef {
     pub tags: &'static [&'static str],
     /// Adds the services the test's fixtures need.
     pub needs: fn(&mut Vec<&'static str>),
+    /// Adds the session-scoped values the test's fixtures need.
+    pub session_inits: fn(&mut Vec<crate::fixture::SessionInit>),
     /// Source file of the declaration.
     pub file: &'static str,
     /// Source line of the declaration.

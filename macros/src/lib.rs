@@ -170,6 +170,7 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let is_async = func.sig.asyncness.is_some();
     let mut setups = Vec::new();
     let mut needs = Vec::new();
+    let mut inits = Vec::new();
     let mut call_args = Vec::new();
     for (i, arg) in func.sig.inputs.iter().enumerate() {
         let FnArg::Typed(pat_ty) = arg else {
@@ -184,6 +185,9 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             let #var: #ty = ::tiered::__private::setup_fixture::<#ty>(&__ctx).await?;
         });
         needs.push(quote_spanned! {ty.span()=> <#ty as ::tiered::Fixture>::needs(__needs); });
+        inits.push(
+            quote_spanned! {ty.span()=> <#ty as ::tiered::Fixture>::session_inits(__inits); },
+        );
         call_args.push(var);
     }
     let call = if is_async {
@@ -248,6 +252,9 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                 needs: |__needs: &mut ::std::vec::Vec<&'static str>| {
                     #(__needs.push(#declared_needs);)*
                     #(#needs)*
+                },
+                session_inits: |__inits: &mut ::std::vec::Vec<::tiered::__private::SessionInit>| {
+                    #(#inits)*
                 },
                 file: ::std::file!(),
                 line: ::std::line!(),

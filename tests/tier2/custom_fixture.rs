@@ -47,3 +47,66 @@ async fn two_fixtures_in_one_test(
     assert_eq!(cached, "Green tea");
     Ok(())
 }
+
+/// A session-scoped value: built once, before the tests, by the harness,
+/// with the session's services in reach; every test process receives it.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct BuildStamp {
+    build_id: i64,
+    built_by_pid: u32,
+}
+
+impl tiered::SessionFixture for BuildStamp {
+    fn needs(out: &mut Vec<&'static str>) {
+        out.push("postgres");
+    }
+
+    async fn setup_session() -> Result<Self, FixtureError> {
+        let url = std::env::var("TIERED_POSTGRES_URL").map_err(FixtureError::new::<BuildStamp>)?;
+        let pool = tiered::sqlx::PgPool::connect(&url)
+            .await
+            .map_err(FixtureError::new::<BuildStamp>)?;
+        tiered::sqlx::query("create table if not exists session_builds (id bigserial primary key)")
+            .execute(&pool)
+            .await
+            .map_err(FixtureError::new::<BuildStamp>)?;
+        let build_id: i64 =
+            tiered::sqlx::query_scalar("insert into session_builds default values returning id")
+                .fetch_one(&pool)
+                .await
+                .map_err(FixtureError::new::<BuildStamp>)?;
+        Ok(BuildStamp {
+            build_id,
+            built_by_pid: std::process::id(),
+        })
+    }
+}
+
+async fn built_once(stamp: &BuildStamp) {
+    assert_ne!(
+        stamp.built_by_pid,
+        std::process::id(),
+        "built outside this test's process"
+    );
+    let url = std::env::var("TIERED_POSTGRES_URL").unwrap();
+    let pool = tiered::sqlx::PgPool::connect(&url).await.unwrap();
+    let builds: i64 = tiered::sqlx::query_scalar("select count(*) from session_builds")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (builds, stamp.build_id),
+        (1, 1),
+        "one build for the whole session"
+    );
+}
+
+#[tiered::test(tier = 2)]
+async fn a_session_value_is_built_once_a(stamp: tiered::PerSession<BuildStamp>) {
+    built_once(&stamp).await;
+}
+
+#[tiered::test(tier = 2)]
+async fn a_session_value_is_built_once_b(stamp: tiered::PerSession<BuildStamp>) {
+    built_once(&stamp).await;
+}
