@@ -38,8 +38,23 @@ pub enum Event<'a> {
         /// Whether the status means it crashed or was killed.
         abnormal: bool,
     },
+    /// A service is being started (or a kept one checked).
+    ServiceStarting {
+        /// Service name (`postgres`, …).
+        name: &'a str,
+        /// The image it runs.
+        image: &'a str,
+    },
     /// A service came up (or could not).
     ServiceReady(&'a crate::services::ServiceReport),
+    /// Tests were selected; `tests` results will follow.
+    RunPlanned {
+        /// Selected tests in built harness binaries (ignored ones included).
+        tests: usize,
+    },
+    /// Something the user should know that is not a result (a kept
+    /// service replaced, a warning).
+    Note(&'a str),
     /// The run is complete.
     RunFinished(&'a SessionReport),
 }
@@ -94,6 +109,7 @@ impl<W: Write> Sink for TerminalSink<W> {
                     writeln!(self.out, "{}", crate::report::summary::service_line(r))
                 }
             },
+            Event::Note(text) => writeln!(self.out, "{text}"),
             Event::BinaryStarted { binary, tests } => {
                 writeln!(self.out, "    RUNNING {binary} ({tests} tests)")
             }

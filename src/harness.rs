@@ -204,7 +204,7 @@ mod sessions {
     use std::sync::OnceLock;
 
     use crate::config::Config;
-    use crate::services::session::Session;
+    use crate::services::session::{Reuse, Session, Update};
     use crate::services::{ServiceKind, SESSION_ENV};
 
     /// The environment and secrets of the session, for child processes.
@@ -227,10 +227,22 @@ mod sessions {
             eprintln!("error: {e}\nhint: {}", e.hint());
             ExitCode::from(crate::exit_codes::USAGE)
         })?;
-        let session = super::runtime().block_on(Session::provision(&kinds, &config, &root));
-        for r in session.reports() {
-            eprintln!("{}", crate::report::summary::service_line(r));
-        }
+        // Services kept by `cargo tiered services up` are reused.
+        let reuse = crate::services::kept::state_path_for_exe().map(|path| Reuse {
+            path,
+            keep_new: false,
+        });
+        let session = super::runtime().block_on(Session::provision_with(
+            &kinds,
+            &config,
+            &root,
+            reuse.as_ref(),
+            &mut |u| match u {
+                Update::Ready(r) => eprintln!("{}", crate::report::summary::service_line(r)),
+                Update::Note(text) => eprintln!("{text}"),
+                Update::Starting { .. } => {}
+            },
+        ));
         let _ = GIVEN.set((session.env(), session.secrets()));
         Ok(Some(session))
     }
@@ -239,7 +251,9 @@ mod sessions {
         if let Some(s) = session {
             let id = s.id().to_string();
             let removed = super::runtime().block_on(s.teardown());
-            eprintln!("services: removed {removed} container(s) of session {id}");
+            if removed > 0 {
+                eprintln!("services: removed {removed} container(s) of session {id}");
+            }
         }
     }
 

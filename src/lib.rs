@@ -41,10 +41,19 @@ pub mod tier;
 
 #[cfg(feature = "_cargo_tiered")]
 #[doc(hidden)]
+pub mod doctor;
+#[cfg(feature = "_cargo_tiered")]
+#[doc(hidden)]
 pub mod events;
 #[cfg(feature = "_cargo_tiered")]
 #[doc(hidden)]
+pub mod lifecycle;
+#[cfg(feature = "_cargo_tiered")]
+#[doc(hidden)]
 pub mod mocking;
+#[cfg(feature = "_cargo_tiered")]
+#[doc(hidden)]
+pub mod progress;
 #[cfg(feature = "_cargo_tiered")]
 #[doc(hidden)]
 pub mod runner;

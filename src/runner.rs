@@ -29,7 +29,8 @@ use crate::perf::Recorded;
 use crate::protocol::{self, ListedTest, Outcome, TestRecord};
 use crate::report::{self, BuildFailure, SessionReport, TestEntry};
 use crate::scan;
-use crate::services::session::Session;
+use crate::services::kept;
+use crate::services::session::{Reuse, Session, Update};
 use crate::services::{ServiceKind, SESSION_ENV};
 use crate::tier::TierSet;
 
@@ -210,6 +211,17 @@ pub enum RunError {
         /// Its exit status.
         status: String,
     },
+    /// Docker does not answer (for commands that need it).
+    #[error(transparent)]
+    Docker(#[from] crate::services::docker::Unreachable),
+    /// Kept services could not be managed.
+    #[error("{message}")]
+    Services {
+        /// What went wrong, naming the service or file.
+        message: String,
+        /// What to do.
+        hint: String,
+    },
     /// Files the runner needs could not be created.
     #[error("{what}")]
     Io {
@@ -236,9 +248,11 @@ impl RunError {
                     exit_codes::INFRASTRUCTURE
                 }
             }
-            RunError::CargoSpawn { .. } | RunError::CargoFailed { .. } | RunError::Io { .. } => {
-                exit_codes::INFRASTRUCTURE
-            }
+            RunError::CargoSpawn { .. }
+            | RunError::CargoFailed { .. }
+            | RunError::Io { .. }
+            | RunError::Docker(_)
+            | RunError::Services { .. } => exit_codes::INFRASTRUCTURE,
         }
     }
 
@@ -258,6 +272,8 @@ impl RunError {
             }
             RunError::CargoSpawn { .. } => "install Rust with rustup, or set CARGO to cargo's path".into(),
             RunError::CargoFailed { .. } => "fix the error cargo printed above; `cargo build --tests` shows it too".into(),
+            RunError::Docker(e) => e.hint().into(),
+            RunError::Services { hint, .. } => hint.clone(),
             RunError::Io { .. } => return None,
         })
     }
@@ -275,12 +291,13 @@ struct TestTarget {
     deps: Vec<(String, String)>,
 }
 
-struct Workspace {
-    root: PathBuf,
+pub(crate) struct Workspace {
+    pub(crate) root: PathBuf,
+    pub(crate) target_dir: PathBuf,
     targets: Vec<TestTarget>,
 }
 
-fn load_workspace(cargo: &CargoArgs) -> Result<Workspace, RunError> {
+pub(crate) fn load_workspace(cargo: &CargoArgs) -> Result<Workspace, RunError> {
     let mut cmd = MetadataCommand::new();
     cmd.no_deps();
     if let Some(p) = &cargo.manifest_path {
@@ -349,7 +366,15 @@ fn load_workspace(cargo: &CargoArgs) -> Result<Workspace, RunError> {
             });
         }
     }
-    Ok(Workspace { root, targets })
+    let target_dir = match &cargo.target_dir {
+        Some(d) => std::path::absolute(d).unwrap_or_else(|_| d.clone()),
+        None => meta.target_directory.clone().into(),
+    };
+    Ok(Workspace {
+        root,
+        target_dir,
+        targets,
+    })
 }
 
 struct Built {
@@ -891,11 +916,21 @@ pub fn run(
     let findings = mocking_findings(&ws, &config);
     let needed = needed_services(&plan);
     let rt = services_runtime()?;
-    let session = rt.block_on(Session::provision(&needed, &config, &ws.root));
-    for r in session.reports() {
-        sink.event(&Event::ServiceReady(r));
-    }
+    let reuse = Reuse {
+        path: kept::state_path(&ws.target_dir),
+        keep_new: false,
+    };
+    let session = rt.block_on(Session::provision_with(
+        &needed,
+        &config,
+        &ws.root,
+        Some(&reuse),
+        &mut |u| forward(u, sink),
+    ));
     let session_env = session.env();
+    sink.event(&Event::RunPlanned {
+        tests: plan.planned.iter().map(|p| p.selected.len()).sum(),
+    });
     let mut measured = Recorded::default();
     let mut tests: Vec<TestEntry> = Vec::new();
     let mut stop = false;
@@ -1072,6 +1107,18 @@ pub fn run(
     Ok(RunOutcome { report, exit_code })
 }
 
+/// Turns a provisioning update into an event.
+pub fn forward(update: Update<'_>, sink: &mut dyn Sink) {
+    match update {
+        Update::Starting { kind, image } => sink.event(&Event::ServiceStarting {
+            name: kind.name(),
+            image,
+        }),
+        Update::Ready(r) => sink.event(&Event::ServiceReady(r)),
+        Update::Note(text) => sink.event(&Event::Note(&text)),
+    }
+}
+
 /// The services the selected, non-ignored tests of tiers 2–3 need.
 fn needed_services(plan: &Plan) -> Vec<ServiceKind> {
     let mut v: Vec<ServiceKind> = plan
@@ -1087,7 +1134,7 @@ fn needed_services(plan: &Plan) -> Vec<ServiceKind> {
     v
 }
 
-fn services_runtime() -> Result<tokio::runtime::Runtime, RunError> {
+pub(crate) fn services_runtime() -> Result<tokio::runtime::Runtime, RunError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

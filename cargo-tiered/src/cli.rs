@@ -6,9 +6,12 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use tiered::events::{Sink, TerminalSink};
 use tiered::exit_codes;
 use tiered::runner::{self, CargoArgs, RunError, RunOptions};
+use tiered::services::ServiceKind;
 use tiered::TierSet;
+use tiered::{doctor, lifecycle, progress};
 
 /// Build, run and judge a workspace's tiered test suites.
 #[derive(Parser, Debug)]
@@ -33,6 +36,59 @@ enum Command {
     List(ListArgs),
     /// NO MOCKING: find mocking crates used by tier 2-3 tests (exit 1 if any).
     Check(CheckArgs),
+    /// Keep services running between runs: up, status, down, env.
+    #[command(subcommand)]
+    Services(ServicesCommand),
+    /// Check that Docker, the images and every service work here (exit 0 only if all do).
+    Doctor(DoctorArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ServicesCommand {
+    /// Start the services the tests need (or --service ones) and leave them running.
+    Up(ServicesArgs),
+    /// Show each kept service's health, uptime, image and port (exit 3 if one is unhealthy).
+    Status(StatusArgs),
+    /// Remove the kept services.
+    Down(ServicesArgs),
+    /// Print KEY=VALUE lines pointing test processes at the kept services.
+    Env(ServicesArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServicesArgs {
+    /// Only this service: postgres, redis, neo4j, chroma (repeatable or comma separated).
+    #[arg(long = "service", value_name = "NAME", value_delimiter = ',')]
+    services: Vec<String>,
+    /// Do not draw progress spinners.
+    #[arg(long)]
+    no_progress: bool,
+    #[command(flatten)]
+    select: Select,
+}
+
+#[derive(Args, Debug)]
+struct StatusArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    select: Select,
+}
+
+#[derive(Args, Debug)]
+struct DoctorArgs {
+    /// Only this service: postgres, redis, neo4j, chroma (repeatable or comma separated).
+    #[arg(long = "service", value_name = "NAME", value_delimiter = ',')]
+    services: Vec<String>,
+    /// Print JSON instead of lines.
+    #[arg(long)]
+    json: bool,
+    /// Do not draw progress spinners.
+    #[arg(long)]
+    no_progress: bool,
+    #[command(flatten)]
+    select: Select,
 }
 
 #[derive(Args, Debug)]
@@ -75,6 +131,9 @@ struct RunArgs {
     /// Show passing and ignored tests as they finish.
     #[arg(long, short = 'v')]
     verbose: bool,
+    /// Do not draw progress bars (they are drawn only on a terminal, and never with CI set).
+    #[arg(long)]
+    no_progress: bool,
 }
 
 #[derive(Args, Debug)]
@@ -174,6 +233,8 @@ pub fn execute(cli: Cli) -> u8 {
     let result = match cli.command {
         Some(Command::List(list)) => list_command(list),
         Some(Command::Check(check)) => check_command(check),
+        Some(Command::Services(cmd)) => services_command(cmd),
+        Some(Command::Doctor(args)) => doctor_command(args),
         None => run_command(cli.run),
     };
     match result {
@@ -193,9 +254,160 @@ fn run_command(args: RunArgs) -> Result<u8, RunError> {
     opts.gates = args.gates;
     opts.no_fail_fast = args.no_fail_fast;
     opts.verbose = args.verbose;
-    let mut sink = tiered::events::TerminalSink::new(std::io::stderr(), opts.verbose);
-    let outcome = runner::run(&opts, &mut sink, &mut std::io::stderr())?;
+    let mut sink = sink(args.no_progress, opts.verbose);
+    let outcome = runner::run(&opts, sink.as_mut(), &mut std::io::stderr())?;
     Ok(outcome.exit_code)
+}
+
+/// Lines on stderr, with progress drawn in front of them on a terminal.
+fn sink(no_progress: bool, verbose: bool) -> Box<dyn Sink> {
+    let lines = TerminalSink::new(std::io::stderr(), verbose);
+    if progress::enabled(no_progress) {
+        Box::new(progress::ProgressSink::new(lines))
+    } else {
+        Box::new(lines)
+    }
+}
+
+fn service_kinds(names: &[String]) -> Result<Vec<ServiceKind>, RunError> {
+    names
+        .iter()
+        .map(|n| {
+            ServiceKind::from_name(n.trim()).ok_or_else(|| RunError::HarnessArgs {
+                message: format!(
+                    "--service: unknown service `{n}`; the services are postgres, redis, neo4j, chroma"
+                ),
+            })
+        })
+        .collect()
+}
+
+fn services_command(cmd: ServicesCommand) -> Result<u8, RunError> {
+    match cmd {
+        ServicesCommand::Up(args) => {
+            let kinds = service_kinds(&args.services)?;
+            let opts = options(args.select)?;
+            let mut sink = sink(args.no_progress, false);
+            let up = lifecycle::up(&opts, &kinds, sink.as_mut())?;
+            let mut err = std::io::stderr().lock();
+            if up.reports.is_empty() {
+                let _ = writeln!(
+                    err,
+                    "no selected test needs a service; name them with --service postgres,redis,…"
+                );
+                return Ok(exit_codes::SUCCESS);
+            }
+            let up_count = up.reports.iter().filter(|r| r.ok).count();
+            let _ = writeln!(
+                err,
+                "kept {up_count} of {} service(s) running; state: {}\nlater runs reuse them; remove them with `cargo tiered services down`",
+                up.reports.len(),
+                up.state.display()
+            );
+            Ok(if up.all_up {
+                exit_codes::SUCCESS
+            } else {
+                exit_codes::INFRASTRUCTURE
+            })
+        }
+        ServicesCommand::Status(args) => {
+            let json = args.json;
+            let opts = options(args.select)?;
+            let mut out = std::io::stdout().lock();
+            let Some((path, rows)) = lifecycle::status(&opts)? else {
+                if json {
+                    let _ = writeln!(out, "[]");
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "no services are kept for this workspace; start them with `cargo tiered services up`"
+                    );
+                }
+                return Ok(exit_codes::SUCCESS);
+            };
+            if json {
+                let _ = serde_json::to_writer_pretty(&mut out, &rows);
+                let _ = writeln!(out);
+            } else {
+                let _ = writeln!(
+                    out,
+                    "{:<9} {:<13} {:<24} {:<6} {:<8} {:<22} HEALTH",
+                    "SERVICE", "CONTAINER", "IMAGE", "PORT", "UPTIME", "STATE"
+                );
+                for r in &rows {
+                    let _ = writeln!(
+                        out,
+                        "{:<9} {:<13} {:<24} {:<6} {:<8} {:<22} {} {}",
+                        r.service,
+                        r.container,
+                        r.image,
+                        r.port,
+                        lifecycle::uptime(r.uptime_s),
+                        r.state,
+                        if r.healthy { "healthy:" } else { "UNHEALTHY:" },
+                        r.health
+                    );
+                }
+                let _ = writeln!(out, "state: {}", path.display());
+            }
+            Ok(if rows.iter().all(|r| r.healthy) {
+                exit_codes::SUCCESS
+            } else {
+                exit_codes::INFRASTRUCTURE
+            })
+        }
+        ServicesCommand::Down(args) => {
+            let opts = options(args.select)?;
+            let (removed, had_state) = lifecycle::down(&opts)?;
+            let mut err = std::io::stderr().lock();
+            if !had_state && removed == 0 {
+                let _ = writeln!(err, "no services are kept for this workspace");
+            } else {
+                let _ = writeln!(err, "services: removed {removed} kept container(s)");
+            }
+            Ok(exit_codes::SUCCESS)
+        }
+        ServicesCommand::Env(args) => {
+            let opts = options(args.select)?;
+            let mut out = std::io::stdout().lock();
+            for (k, v) in lifecycle::env(&opts)? {
+                let _ = writeln!(out, "{k}={v}");
+            }
+            Ok(exit_codes::SUCCESS)
+        }
+    }
+}
+
+fn doctor_command(args: DoctorArgs) -> Result<u8, RunError> {
+    let kinds = service_kinds(&args.services)?;
+    let opts = options(args.select)?;
+    let mut sink = sink(args.no_progress || args.json, false);
+    let checks = doctor::run(&opts, &kinds, sink.as_mut())?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let _ = serde_json::to_writer_pretty(&mut out, &checks);
+        let _ = writeln!(out);
+    } else {
+        for c in &checks {
+            let _ = writeln!(
+                out,
+                "{} {:<15} {}",
+                if c.ok { "  ok  " } else { " FAIL " },
+                c.name,
+                c.detail
+            );
+            if let Some(fix) = &c.fix {
+                let _ = writeln!(out, "       {:<15} fix: {fix}", "");
+            }
+        }
+        let failed = checks.iter().filter(|c| !c.ok).count();
+        let _ = writeln!(out, "doctor: {} check(s), {failed} failed", checks.len());
+    }
+    Ok(if checks.iter().all(|c| c.ok) {
+        exit_codes::SUCCESS
+    } else {
+        exit_codes::INFRASTRUCTURE
+    })
 }
 
 fn list_command(args: ListArgs) -> Result<u8, RunError> {

@@ -30,7 +30,15 @@ pub fn printable(text: &str) -> String {
 /// One line about a service: ready in how long, which version, against its
 /// SLA; or why it is not available.
 pub fn service_line(r: &crate::services::ServiceReport) -> String {
-    if r.ok {
+    if r.ok && r.reused {
+        format!(
+            "    SERVICE {:<8} reused, answered in {:.2}s ({}) — {}",
+            r.name,
+            r.startup_ms / 1000.0,
+            r.version.as_deref().unwrap_or("version unknown"),
+            r.image
+        )
+    } else if r.ok {
         format!(
             "    SERVICE {:<8} ready in {:.2}s ({}) — SLA {:.0}s {} — {}",
             r.name,

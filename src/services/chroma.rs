@@ -51,6 +51,28 @@ impl Image for ChromaImage {
     }
 }
 
+/// One real round trip: the heartbeat, then the version.
+pub(crate) async fn probe(url: &str) -> Result<String, String> {
+    let http = reqwest::Client::new();
+    let hb = http
+        .get(format!("{url}/api/v2/heartbeat"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !hb.status().is_success() {
+        return Err(format!("heartbeat answered {}", hb.status()));
+    }
+    let v = http
+        .get(format!("{url}/api/v2/version"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!("ChromaDB {}", v.trim().trim_matches('"')))
+}
+
 pub(crate) async fn start(ctx: &StartCtx) -> Result<Started, String> {
     let (name, tag) = super::split_image(&ctx.image);
     let image = ChromaImage {
@@ -64,27 +86,7 @@ pub(crate) async fn start(ctx: &StartCtx) -> Result<Started, String> {
         .map_err(|e| ctx.start_error(e))?;
     let started = Started::new(container, ServiceKind::Chroma).await?;
     let url = format!("http://127.0.0.1:{}", started.port);
-    let http = reqwest::Client::new();
-    let version = retry_until(ctx.deadline, || async {
-        let hb = http
-            .get(format!("{url}/api/v2/heartbeat"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !hb.status().is_success() {
-            return Err(format!("heartbeat answered {}", hb.status()));
-        }
-        let v = http
-            .get(format!("{url}/api/v2/version"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .text()
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(format!("ChromaDB {}", v.trim().trim_matches('"')))
-    })
-    .await?;
+    let version = retry_until(ctx.deadline, || probe(&url)).await?;
     Ok(started
         .with_env(ServiceKind::Chroma.url_env(), url.clone())
         .with_version(version)

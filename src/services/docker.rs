@@ -20,6 +20,9 @@ pub const SESSION_LABEL: &str = "dev.tiered.session";
 pub const OWNER_PID_LABEL: &str = "dev.tiered.owner-pid";
 /// Label carrying the service name.
 pub const SERVICE_LABEL: &str = "dev.tiered.service";
+/// Label on kept containers (`cargo tiered services up`): the workspace
+/// root they were started for. Their owner-pid label is `kept`.
+pub const KEPT_LABEL: &str = "dev.tiered.kept";
 
 /// Where the Docker client looks: `DOCKER_HOST`, or the default socket.
 pub fn location() -> String {
@@ -67,10 +70,58 @@ pub async fn image_present(docker: &Docker, image: &str) -> bool {
 
 /// Ids of the containers (running or not) labelled with this session.
 pub async fn session_containers(docker: &Docker, session: &str) -> Vec<String> {
-    let filters: HashMap<String, Vec<String>> = HashMap::from([(
-        "label".to_string(),
-        vec![format!("{SESSION_LABEL}={session}")],
-    )]);
+    labelled(docker, SESSION_LABEL, session).await
+}
+
+/// What Docker says about a container's state.
+#[derive(Debug, Clone)]
+pub struct ContainerState {
+    /// Whether it is running.
+    pub running: bool,
+    /// `running`, `exited`, `dead`, …
+    pub status: String,
+    /// Its exit code, once it stopped.
+    pub exit_code: Option<i64>,
+}
+
+impl ContainerState {
+    /// "exited with code 137", "running", …
+    pub fn describe(&self) -> String {
+        match (self.running, self.exit_code) {
+            (true, _) => "running".into(),
+            (false, Some(c)) => format!("{} with code {c}", self.status),
+            (false, None) => self.status.clone(),
+        }
+    }
+}
+
+/// The state of a container; `Err` when Docker does not know it.
+pub async fn inspect(docker: &Docker, id: &str) -> Result<ContainerState, String> {
+    let info = docker
+        .inspect_container(id, None)
+        .await
+        .map_err(|e| match e {
+            testcontainers::bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            } => "the container no longer exists".to_string(),
+            e => e.to_string(),
+        })?;
+    let state = info.state.unwrap_or_default();
+    Ok(ContainerState {
+        running: state.running.unwrap_or(false),
+        status: state
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "unknown".into()),
+        exit_code: state.exit_code,
+    })
+}
+
+/// Ids of the containers (running or not) carrying `key=value`.
+pub async fn labelled(docker: &Docker, key: &str, value: &str) -> Vec<String> {
+    let filters: HashMap<String, Vec<String>> =
+        HashMap::from([("label".to_string(), vec![format!("{key}={value}")])]);
     let opts = ListContainersOptionsBuilder::default()
         .all(true)
         .filters(&filters)

@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "_services")]
 pub mod docker;
 #[cfg(feature = "_services")]
+pub mod kept;
+#[cfg(feature = "_services")]
 pub mod session;
 
 #[cfg(feature = "chroma")]
@@ -174,6 +176,10 @@ pub struct ServiceReport {
     pub error: Option<String>,
     /// Where it listened (credentials removed).
     pub endpoint: Option<String>,
+    /// Whether a kept service (`cargo tiered services up`) was reused
+    /// instead of starting one; `startup_ms` is then the time to check it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reused: bool,
 }
 
 /// Replaces every occurrence of each secret in `text` with `****`.

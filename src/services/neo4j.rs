@@ -61,6 +61,20 @@ async fn server_version(uri: &str, password: &str) -> Option<String> {
     Some(format!("{name} {version}"))
 }
 
+/// One real round trip to a running server at `uri` (`bolt://host:port`).
+pub(crate) async fn probe(uri: &str, password: &str) -> Result<String, String> {
+    let rest = uri.strip_prefix("bolt://").unwrap_or(uri);
+    let (host, port) = rest
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+        .ok_or_else(|| format!("`{uri}` is not a bolt://host:port address"))?;
+    let (major, minor) = bolt_handshake(host, port).await?;
+    Ok(match server_version(uri, password).await {
+        Some(v) => v,
+        None => format!("Bolt {major}.{minor} (dbms.components() did not answer over neo4rs)"),
+    })
+}
+
 pub(crate) async fn start(ctx: &StartCtx) -> Result<Started, String> {
     let (name, tag) = super::split_image(&ctx.image);
     let image = testcontainers_modules::neo4j::Neo4j::new()

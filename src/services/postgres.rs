@@ -41,19 +41,7 @@ pub(crate) async fn start(ctx: &StartCtx) -> Result<Started, String> {
     let started = Started::new(container, ServiceKind::Postgres).await?;
     let port = started.port;
     let url = format!("postgres://{USER}:{}@127.0.0.1:{port}/postgres", ctx.secret);
-    let version = retry_until(ctx.deadline, || async {
-        let mut conn = PgConnection::connect(&url)
-            .await
-            .map_err(|e| e.to_string())?;
-        let (v,): (String,) = sqlx::query_as("select version()")
-            .fetch_one(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
-        let _ = conn.close().await;
-        // "PostgreSQL 15.20 (Debian …) on x86_64-pc-linux-gnu, compiled by …"
-        Ok(v.split(" on ").next().unwrap_or(&v).to_string())
-    })
-    .await?;
+    let version = retry_until(ctx.deadline, || probe(&url)).await?;
     build_template(&url, &ctx.postgres_migrations, &ctx.postgres_fixtures)
         .await
         .map_err(|e| format!("building the template database failed: {e}"))?;
@@ -61,6 +49,20 @@ pub(crate) async fn start(ctx: &StartCtx) -> Result<Started, String> {
         .with_env(ServiceKind::Postgres.url_env(), url)
         .with_version(version)
         .with_endpoint(format!("postgres://{USER}@127.0.0.1:{port}/postgres")))
+}
+
+/// One real round trip: `select version()`, shortened to "PostgreSQL 15.x".
+pub(crate) async fn probe(url: &str) -> Result<String, String> {
+    let mut conn = PgConnection::connect(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (v,): (String,) = sqlx::query_as("select version()")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = conn.close().await;
+    // "PostgreSQL 15.20 (Debian …) on x86_64-pc-linux-gnu, compiled by …"
+    Ok(v.split(" on ").next().unwrap_or(&v).to_string())
 }
 
 async fn build_template(
@@ -104,8 +106,92 @@ async fn build_template(
         .execute(format!("ALTER DATABASE {TEMPLATE_DB} WITH is_template true").as_str())
         .await
         .map_err(|e| e.to_string())?;
+    let mark = fingerprint(migrations, fixtures);
+    admin
+        .execute(format!("COMMENT ON DATABASE {TEMPLATE_DB} IS '{mark}'").as_str())
+        .await
+        .map_err(|e| e.to_string())?;
     let _ = admin.close().await;
     Ok(())
+}
+
+/// A stable digest (FNV-1a) of the migration and SQL fixture files, stored
+/// as the template's comment so a kept server can tell a stale template.
+fn fingerprint(migrations: &Option<PathBuf>, fixtures: &[PathBuf]) -> String {
+    let mut files: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = migrations {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            files.extend(rd.flatten().map(|e| e.path()));
+        }
+        files.sort();
+    }
+    files.extend(fixtures.iter().cloned());
+    let mut h: u64 = 0xcbf29ce484222325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    };
+    for f in &files {
+        eat(f
+            .file_name()
+            .map(|n| n.as_encoded_bytes())
+            .unwrap_or_default());
+        eat(&std::fs::read(f).unwrap_or_default());
+        eat(&[0]);
+    }
+    format!("tiered:{h:016x}")
+}
+
+/// Rebuilds the template of a kept server when the migrations or SQL
+/// fixtures changed since it was built; returns whether it did.
+pub(crate) async fn refresh_template(
+    admin_url: &str,
+    migrations: &Option<PathBuf>,
+    fixtures: &[PathBuf],
+) -> Result<bool, String> {
+    let mark = fingerprint(migrations, fixtures);
+    let mut admin = PgConnection::connect(admin_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    // One run at a time decides and rebuilds.
+    admin
+        .execute("SELECT pg_advisory_lock(7402317)")
+        .await
+        .map_err(|e| e.to_string())?;
+    let current: Option<(Option<String>,)> = sqlx::query_as(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+    )
+    .bind(TEMPLATE_DB)
+    .fetch_optional(&mut admin)
+    .await
+    .map_err(|e| e.to_string())?;
+    let stale = !matches!(&current, Some((Some(m),)) if *m == mark);
+    let result = if stale {
+        let drop = async {
+            if current.is_some() {
+                admin
+                    .execute(
+                        format!("ALTER DATABASE {TEMPLATE_DB} WITH is_template false").as_str(),
+                    )
+                    .await?;
+                admin
+                    .execute(format!("DROP DATABASE {TEMPLATE_DB} WITH (FORCE)").as_str())
+                    .await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        };
+        match drop.await {
+            Ok(()) => build_template(admin_url, migrations, fixtures).await,
+            Err(e) => Err(format!("dropping the stale template database: {e}")),
+        }
+    } else {
+        Ok(())
+    };
+    let _ = admin.execute("SELECT pg_advisory_unlock(7402317)").await;
+    let _ = admin.close().await;
+    result.map(|()| stale)
 }
 
 /// A test's own PostgreSQL database, cloned from the session's template

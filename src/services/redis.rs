@@ -36,27 +36,29 @@ pub(crate) async fn start(ctx: &StartCtx) -> Result<Started, String> {
     let started = Started::new(container, ServiceKind::Redis).await?;
     let port = started.port;
     let url = format!("redis://:{}@127.0.0.1:{port}/0", ctx.secret);
-    let version = retry_until(ctx.deadline, || async {
-        let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
-        let mut conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .map_err(|e| e.to_string())?;
-        let info: String = redis::cmd("INFO")
-            .arg("server")
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
-        info.lines()
-            .find_map(|l| l.strip_prefix("redis_version:"))
-            .map(|v| format!("Redis {}", v.trim()))
-            .ok_or_else(|| "INFO server did not name a version".to_string())
-    })
-    .await?;
+    let version = retry_until(ctx.deadline, || probe(&url)).await?;
     Ok(started
         .with_env(ServiceKind::Redis.url_env(), url)
         .with_version(version)
         .with_endpoint(format!("redis://127.0.0.1:{port}")))
+}
+
+/// One real round trip: `INFO server`, read as "Redis 7.x".
+pub(crate) async fn probe(url: &str) -> Result<String, String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| e.to_string())?;
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .map(|v| format!("Redis {}", v.trim()))
+        .ok_or_else(|| "INFO server did not name a version".to_string())
 }
 
 /// A test's own logical Redis database.

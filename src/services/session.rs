@@ -24,7 +24,8 @@ use testcontainers::bollard::Docker;
 use testcontainers::core::ContainerPort;
 use testcontainers::{ContainerAsync, ContainerRequest, Image, ImageExt};
 
-use super::docker::{self, OWNER_PID_LABEL, SERVICE_LABEL, SESSION_LABEL};
+use super::docker::{self, KEPT_LABEL, OWNER_PID_LABEL, SERVICE_LABEL, SESSION_LABEL};
+use super::kept::{self, KeptService, KeptState};
 use super::{ServiceKind, ServiceReport, SESSION_ENV};
 use crate::config::Config;
 use crate::fixture::FixtureError;
@@ -37,6 +38,10 @@ pub(crate) struct StartCtx {
     pub image: String,
     pub session: String,
     pub secret: String,
+    /// The owner-pid label: this process, or `kept`.
+    pub owner: String,
+    /// For a kept container, the workspace it serves.
+    pub kept_for: Option<String>,
     pub deadline: Instant,
     pub sla: Duration,
     pub postgres_migrations: Option<PathBuf>,
@@ -52,11 +57,16 @@ impl StartCtx {
     ) -> ContainerRequest<I> {
         let req: ContainerRequest<I> = req.into();
         let modifier = docker::loopback(&[kind.port()]);
-        req.with_label(SESSION_LABEL, &self.session)
-            .with_label(OWNER_PID_LABEL, std::process::id().to_string())
+        let req = req
+            .with_label(SESSION_LABEL, &self.session)
+            .with_label(OWNER_PID_LABEL, &self.owner)
             .with_label(SERVICE_LABEL, kind.name())
             .with_startup_timeout(self.sla)
-            .with_host_config_modifier(move |hc| modifier(hc))
+            .with_host_config_modifier(move |hc| modifier(hc));
+        match &self.kept_for {
+            Some(ws) => req.with_label(KEPT_LABEL, ws),
+            None => req,
+        }
     }
 
     /// Explains a failed start, naming the image and what to do.
@@ -136,6 +146,14 @@ impl Started {
         self
     }
 
+    /// Leaves the container running after this process: its remover (which
+    /// owns the testcontainers handle, whose drop would remove it) is leaked.
+    fn detach(mut self) {
+        if let Some(r) = self.remover.take() {
+            std::mem::forget(r);
+        }
+    }
+
     async fn remove(&mut self) -> Result<(), String> {
         match self.remover.take() {
             Some(r) => r().await,
@@ -190,8 +208,37 @@ pub struct Session {
     docker: Option<Docker>,
     docker_version: Option<String>,
     started: Vec<Started>,
+    /// Endpoints of kept services this session uses but does not own.
+    kept_env: Vec<(String, String)>,
+    kept: Option<KeptState>,
     reports: Vec<ServiceReport>,
     errors: Vec<(ServiceKind, String)>,
+}
+
+/// What provisioning reports as it goes.
+#[derive(Debug)]
+pub enum Update<'a> {
+    /// A service is being started, or a kept one checked.
+    Starting {
+        /// Which.
+        kind: ServiceKind,
+        /// Its image.
+        image: &'a str,
+    },
+    /// A service is ready, or failed.
+    Ready(&'a ServiceReport),
+    /// Something the user should know (a kept service replaced, …).
+    Note(String),
+}
+
+/// Where kept services are recorded, and whether to keep new ones.
+#[derive(Debug, Clone)]
+pub struct Reuse {
+    /// The state file.
+    pub path: PathBuf,
+    /// Start missing services as kept ones too (`services up`); otherwise
+    /// they belong to the session and are removed with it.
+    pub keep_new: bool,
 }
 
 /// How long to wait for Docker to answer before declaring it unreachable.
@@ -201,6 +248,19 @@ impl Session {
     /// Starts the `needed` services, concurrently. Never fails as a whole:
     /// a service that cannot be provided is reported, with the reason.
     pub async fn provision(needed: &[ServiceKind], config: &Config, root: &Path) -> Session {
+        Session::provision_with(needed, config, root, None, &mut |_| {}).await
+    }
+
+    /// Like [`Session::provision`], reusing the kept services recorded at
+    /// `reuse` (after a real round trip proves each still answers; a dead
+    /// one is replaced, with a note) and telling `on` what happens.
+    pub async fn provision_with(
+        needed: &[ServiceKind],
+        config: &Config,
+        root: &Path,
+        reuse: Option<&Reuse>,
+        on: &mut dyn FnMut(Update<'_>),
+    ) -> Session {
         let token = super::random_token();
         let mut session = Session {
             id: format!("s{}", &token[..12]),
@@ -208,6 +268,8 @@ impl Session {
             docker: None,
             docker_version: None,
             started: Vec::new(),
+            kept_env: Vec::new(),
+            kept: None,
             reports: Vec::new(),
             errors: Vec::new(),
         };
@@ -223,24 +285,121 @@ impl Session {
                 let msg = format!("{e}; hint: {}", e.hint());
                 for kind in needed {
                     session.fail(kind, image_for(kind, config), msg.clone(), 0.0);
+                    if let Some(r) = session.reports.last() {
+                        on(Update::Ready(r));
+                    }
                 }
                 return session;
             }
         };
+        let (migrations, fixtures) = super::postgres_settings(config, root);
+        if let Some(r) = reuse {
+            match kept::load(&r.path) {
+                Ok(k) => session.kept = k,
+                Err(e) => on(Update::Note(format!("warning: {e}"))),
+            }
+            if session.kept.is_none() && r.keep_new {
+                session.kept = Some(KeptState::new(root));
+            }
+        }
+        let mut changed = false;
+        let mut to_start: Vec<(ServiceKind, bool)> = Vec::new();
+        for &kind in &needed {
+            let Some(ks) = session.kept.as_ref().and_then(|k| k.service(kind)).cloned() else {
+                to_start.push((kind, reuse.is_some_and(|r| r.keep_new)));
+                continue;
+            };
+            on(Update::Starting {
+                kind,
+                image: &ks.image,
+            });
+            let secret = session
+                .kept
+                .as_ref()
+                .map(|k| k.secret.clone())
+                .unwrap_or_default();
+            let begin = Instant::now();
+            match check_kept(&docker, &ks, &secret).await {
+                Ok(version) => {
+                    if kind == ServiceKind::Postgres {
+                        if let Some(url) = lookup(&ks.env, kind.url_env()) {
+                            match refresh_template(url, &migrations, &fixtures).await {
+                                Ok(true) => on(Update::Note(format!(
+                                    "    SERVICE {:<8} migrations or SQL fixtures changed: rebuilt the template database of the kept server",
+                                    kind.name()
+                                ))),
+                                Ok(false) => {}
+                                Err(e) => on(Update::Note(format!(
+                                    "warning: could not check the kept PostgreSQL's template database: {}",
+                                    super::redact(&e, std::slice::from_ref(&secret))
+                                ))),
+                            }
+                        }
+                    }
+                    session.reports.push(ServiceReport {
+                        name: kind.name().into(),
+                        image: ks.image.clone(),
+                        version: Some(version),
+                        startup_ms: begin.elapsed().as_secs_f64() * 1000.0,
+                        sla_ms: kind.startup_sla().as_secs_f64() * 1000.0,
+                        within_sla: true,
+                        ok: true,
+                        error: None,
+                        endpoint: ks.endpoint.clone(),
+                        reused: true,
+                    });
+                    session.kept_env.extend(ks.env.iter().cloned());
+                    if let Some(r) = session.reports.last() {
+                        on(Update::Ready(r));
+                    }
+                }
+                Err(why) => {
+                    on(Update::Note(format!(
+                        "    SERVICE {:<8} the kept container {} {why}; starting a replacement",
+                        kind.name(),
+                        short(&ks.container)
+                    )));
+                    let _ = docker::remove(&docker, &ks.container).await;
+                    to_start.push((kind, true));
+                    changed = true;
+                }
+            }
+        }
         session.docker = Some(docker);
         session.docker_version = Some(version);
         let mut set = tokio::task::JoinSet::new();
-        for kind in needed {
+        for (kind, as_kept) in to_start {
+            let (sid, secret, owner, kept_for) = match (&session.kept, as_kept) {
+                (Some(k), true) => (
+                    k.session.clone(),
+                    k.secret.clone(),
+                    "kept".to_string(),
+                    Some(k.workspace.display().to_string()),
+                ),
+                _ => (
+                    session.id.clone(),
+                    session.secret.clone(),
+                    std::process::id().to_string(),
+                    None,
+                ),
+            };
             let ctx = StartCtx {
                 kind,
                 image: image_for(kind, config),
-                session: session.id.clone(),
-                secret: session.secret.clone(),
+                session: sid,
+                secret,
+                owner,
+                kept_for,
                 deadline: Instant::now() + kind.startup_sla(),
                 sla: kind.startup_sla(),
-                postgres_migrations: super::postgres_settings(config, root).0,
-                postgres_fixtures: super::postgres_settings(config, root).1,
+                postgres_migrations: migrations.clone(),
+                postgres_fixtures: fixtures.clone(),
             };
+            on(Update::Starting {
+                kind,
+                image: &ctx.image,
+            });
+            let as_kept = ctx.kept_for.is_some();
             set.spawn(async move {
                 let begin = Instant::now();
                 let result = tokio::time::timeout(
@@ -249,11 +408,11 @@ impl Session {
                 )
                 .await
                 .unwrap_or_else(|_| Err("not ready within its startup SLA".into()));
-                (kind, ctx.image, result, begin.elapsed())
+                (kind, ctx.image, result, begin.elapsed(), as_kept)
             });
         }
         while let Some(joined) = set.join_next().await {
-            let Ok((kind, image, result, took)) = joined else {
+            let Ok((kind, image, result, took, as_kept)) = joined else {
                 continue;
             };
             let ms = took.as_secs_f64() * 1000.0;
@@ -261,7 +420,7 @@ impl Session {
                 Ok(started) => {
                     session.reports.push(ServiceReport {
                         name: kind.name().into(),
-                        image,
+                        image: image.clone(),
                         version: started.version.clone(),
                         startup_ms: ms,
                         sla_ms: kind.startup_sla().as_secs_f64() * 1000.0,
@@ -269,18 +428,56 @@ impl Session {
                         ok: true,
                         error: None,
                         endpoint: started.endpoint.clone(),
+                        reused: false,
                     });
-                    session.started.push(started);
+                    match (&mut session.kept, as_kept) {
+                        (Some(k), true) => {
+                            k.put(KeptService {
+                                kind,
+                                container: started.id.clone(),
+                                image,
+                                port: started.port,
+                                version: started.version.clone(),
+                                endpoint: started.endpoint.clone(),
+                                env: started.env.clone(),
+                                started_at: kept::now(),
+                                startup_ms: ms,
+                            });
+                            session.kept_env.extend(started.env.iter().cloned());
+                            started.detach();
+                            changed = true;
+                        }
+                        _ => session.started.push(started),
+                    }
                 }
                 Err(e) => session.fail(kind, image, e, ms),
+            }
+            if let Some(r) = session.reports.last() {
+                on(Update::Ready(r));
+            }
+        }
+        if changed {
+            if let (Some(r), Some(k)) = (reuse, &session.kept) {
+                if let Err(e) = kept::save(&r.path, k) {
+                    on(Update::Note(format!(
+                        "warning: cannot record the kept services in {}: {e}; remove them with `docker rm -f $(docker ps -aq --filter label={SESSION_LABEL}={})`",
+                        r.path.display(),
+                        k.session
+                    )));
+                }
             }
         }
         session.reports.sort_by(|a, b| a.name.cmp(&b.name));
         session
     }
 
+    /// The kept session this one used or extended, if any.
+    pub fn kept(&self) -> Option<&KeptState> {
+        self.kept.as_ref()
+    }
+
     fn fail(&mut self, kind: ServiceKind, image: String, error: String, ms: f64) {
-        let error = super::redact(&error, std::slice::from_ref(&self.secret));
+        let error = super::redact(&error, &self.secrets());
         self.reports.push(ServiceReport {
             name: kind.name().into(),
             image,
@@ -291,6 +488,7 @@ impl Session {
             ok: false,
             error: Some(error.clone()),
             endpoint: None,
+            reused: false,
         });
         self.errors.push((kind, error));
     }
@@ -317,7 +515,9 @@ impl Session {
 
     /// Strings that must never appear in a report or a log.
     pub fn secrets(&self) -> Vec<String> {
-        vec![self.secret.clone()]
+        let mut v = vec![self.secret.clone()];
+        v.extend(self.kept.as_ref().map(|k| k.secret.clone()));
+        v
     }
 
     /// The environment test processes need: the session id, each
@@ -327,6 +527,7 @@ impl Session {
         for s in &self.started {
             env.extend(s.env.iter().cloned());
         }
+        env.extend(self.kept_env.iter().cloned());
         for (kind, e) in &self.errors {
             env.push((
                 kind.error_env().to_string(),
@@ -374,6 +575,77 @@ pub fn image_for(kind: ServiceKind, config: &Config) -> String {
         .get(kind.name())
         .and_then(|s| s.image.clone())
         .unwrap_or_else(|| kind.default_image().to_string())
+}
+
+#[cfg(feature = "postgres")]
+async fn refresh_template(
+    url: &str,
+    migrations: &Option<PathBuf>,
+    fixtures: &[PathBuf],
+) -> Result<bool, String> {
+    super::postgres::refresh_template(url, migrations, fixtures).await
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn refresh_template(
+    _url: &str,
+    _migrations: &Option<PathBuf>,
+    _fixtures: &[PathBuf],
+) -> Result<bool, String> {
+    Ok(false)
+}
+
+fn lookup<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// The first 12 characters of a container id, as `docker ps` shows them.
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+/// Whether a kept service still runs and answers a real query; its
+/// version when it does, why not when it does not.
+pub(crate) async fn check_kept(
+    docker: &Docker,
+    ks: &KeptService,
+    secret: &str,
+) -> Result<String, String> {
+    let state = docker::inspect(docker, &ks.container).await?;
+    if !state.running {
+        return Err(format!("is not running ({})", state.describe()));
+    }
+    let url = lookup(&ks.env, ks.kind.url_env())
+        .ok_or_else(|| format!("has no {} recorded", ks.kind.url_env()))?
+        .to_string();
+    match tokio::time::timeout(Duration::from_secs(5), probe(ks.kind, &url, secret)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!(
+            "does not answer ({})",
+            super::redact(&e, &[secret.to_string()])
+        )),
+        Err(_) => Err("does not answer within 5s".into()),
+    }
+}
+
+/// One real round trip to a running service at `url`.
+pub(crate) async fn probe(kind: ServiceKind, url: &str, secret: &str) -> Result<String, String> {
+    let _ = (url, secret);
+    match kind {
+        #[cfg(feature = "postgres")]
+        ServiceKind::Postgres => super::postgres::probe(url).await,
+        #[cfg(feature = "redis")]
+        ServiceKind::Redis => super::redis::probe(url).await,
+        #[cfg(feature = "neo4j")]
+        ServiceKind::Neo4j => super::neo4j::probe(url, secret).await,
+        #[cfg(feature = "chroma")]
+        ServiceKind::Chroma => super::chroma::probe(url).await,
+        #[allow(unreachable_patterns)]
+        other => Err(format!(
+            "this build of tiered has no `{}` feature; enable it in Cargo.toml",
+            other.name()
+        )),
+    }
 }
 
 async fn start(kind: ServiceKind, ctx: &StartCtx) -> Result<Started, String> {
