@@ -94,6 +94,7 @@ pub fn run(
         }
     };
     let mut startable = Vec::new();
+    let mut absent = Vec::new();
     for &kind in &kinds {
         let image = image_for(kind, &config);
         if rt.block_on(docker::image_present(&docker, &image)) {
@@ -102,6 +103,7 @@ pub fn run(
                 format!("{image} is present"),
             ));
         } else {
+            absent.push(kind.name());
             checks.push(Check::fail(
                 format!("image {}", kind.name()),
                 format!("{image} is not present locally (a start will try to pull it)"),
@@ -142,10 +144,15 @@ pub fn run(
                 ),
                 "give Docker more CPU or memory, or check `docker stats` for a busy machine",
             ),
+            Some(e) if absent.contains(&r.name.as_str()) => Check::fail(
+                name.clone(),
+                e.clone(),
+                format!("provide the image first (see `image {name}` above)"),
+            ),
             Some(e) => Check::fail(
                 name,
                 e.clone(),
-                "read the reason above; `docker logs` of a failed container is kept only while it runs, so rerun with the image started by hand to see its log",
+                "the reason is above; start the image by hand (`docker run --rm IMAGE`) to see its log",
             ),
         };
         checks.push(check);

@@ -25,5 +25,8 @@ mod services;
 mod mocking;
 // SLAs on real services: a breach fails the release gate; load; HTML.
 mod sla;
+// Daily use: kept services (up/status/down, reuse, nextest), doctor,
+// progress on a terminal.
+mod daily;
 
 tiered::main!();

@@ -94,6 +94,13 @@ pub fn run_plain(fixture_name: &str, args: &[&str]) -> Run {
     finish(cmd, tempfile::tempdir().unwrap())
 }
 
+/// Like [`run_plain`], with extra environment variables.
+pub fn run_plain_env(fixture_name: &str, args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let mut cmd = command(fixture_name);
+    cmd.args(args).envs(envs.iter().copied());
+    finish(cmd, tempfile::tempdir().unwrap())
+}
+
 /// `cargo tiered --manifest-path FIXTURE` with the suite's environment.
 fn command(fixture_name: &str) -> Command {
     let ws = fixture(fixture_name);
