@@ -22,6 +22,10 @@ use crate::fixture::{Fixture, FixtureError, TestContext};
 
 /// The database every test database is cloned from.
 pub const TEMPLATE_DB: &str = "tiered_template";
+/// Clones of the template made ahead of time, claimed by tests by renaming.
+const SPARE_PREFIX: &str = "tiered_spare_";
+/// Databases of passed tests, dropped in the background.
+const DONE_PREFIX: &str = "tiered_done_";
 const USER: &str = "tiered";
 
 /// Starts the server, waits for a real query, builds the template.
@@ -144,6 +148,89 @@ fn fingerprint(migrations: &Option<PathBuf>, fixtures: &[PathBuf]) -> String {
     format!("tiered:{h:016x}")
 }
 
+/// Keeps `spares` clones of the template ready, so a test claims its
+/// database with a rename (well under a millisecond) instead of waiting for
+/// a clone, and drops the databases of passed tests, which their teardown
+/// only renames — neither the clone nor the drop happens in front of a
+/// test. Runs until aborted (the session's teardown does), surviving
+/// connection errors.
+pub(crate) async fn keep_spares(admin_url: String, spares: usize) {
+    let mut pause = std::time::Duration::from_millis(20);
+    loop {
+        let mut conn = match PgConnection::connect(&admin_url).await {
+            Ok(c) => c,
+            Err(_) => {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        loop {
+            let step: Result<bool, sqlx::Error> = async {
+                let done: Option<(String,)> = sqlx::query_as(
+                    "SELECT datname FROM pg_database WHERE starts_with(datname, $1) LIMIT 1",
+                )
+                .bind(DONE_PREFIX)
+                .fetch_optional(&mut conn)
+                .await?;
+                let (ready,): (i64,) = sqlx::query_as(
+                    "SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)",
+                )
+                .bind(SPARE_PREFIX)
+                .fetch_one(&mut conn)
+                .await?;
+                if (ready as usize) < spares {
+                    let name = format!("{SPARE_PREFIX}{}", &super::random_token()[..12]);
+                    conn.execute(
+                        format!("CREATE DATABASE \"{name}\" TEMPLATE {TEMPLATE_DB}").as_str(),
+                    )
+                    .await?;
+                    return Ok(true);
+                }
+                if let Some((name,)) = done {
+                    conn.execute(
+                        format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str(),
+                    )
+                    .await?;
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+            .await;
+            match step {
+                Ok(true) => pause = std::time::Duration::from_millis(20),
+                Ok(false) => tokio::time::sleep(pause).await,
+                Err(sqlx::Error::Io(_)) | Err(sqlx::Error::PoolClosed) => break,
+                Err(_) => {
+                    // A template being rebuilt, a race with another
+                    // session: back off and try again.
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+            }
+        }
+        let _ = conn.close().await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(1));
+    }
+}
+
+/// Claims a spare clone of the template as `database`; `false` when none
+/// was ready (the caller clones one itself).
+async fn claim_spare(conn: &mut PgConnection, database: &str) -> Result<bool, sqlx::Error> {
+    let spares: Vec<(String,)> = sqlx::query_as(
+        "SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY random() LIMIT 4",
+    )
+    .bind(SPARE_PREFIX)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (name,) in spares {
+        // Renaming is atomic: if another test took it first, it is gone.
+        let sql = format!("ALTER DATABASE \"{name}\" RENAME TO \"{database}\"");
+        if conn.execute(sql.as_str()).await.is_ok() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Rebuilds the template of a kept server when the migrations or SQL
 /// fixtures changed since it was built; returns whether it did.
 pub(crate) async fn refresh_template(
@@ -170,6 +257,16 @@ pub(crate) async fn refresh_template(
     let stale = !matches!(&current, Some((Some(m),)) if *m == mark);
     let result = if stale {
         let drop = async {
+            let spares: Vec<(String,)> =
+                sqlx::query_as("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
+                    .bind(SPARE_PREFIX)
+                    .fetch_all(&mut admin)
+                    .await?;
+            for (name,) in spares {
+                admin
+                    .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                    .await?;
+            }
             if current.is_some() {
                 admin
                     .execute(
@@ -258,7 +355,8 @@ impl Fixture for Postgres {
         // A clone fails while another session is connected to the template;
         // nothing here connects to it, but retry briefly all the same.
         let mut attempt = 0;
-        loop {
+        let claimed = claim_spare(&mut conn, &database).await.unwrap_or(false);
+        while !claimed {
             let sql = format!("CREATE DATABASE \"{database}\" TEMPLATE {TEMPLATE_DB}");
             match conn.execute(sql.as_str()).await {
                 Ok(_) => break,
@@ -296,8 +394,32 @@ impl Fixture for Postgres {
                 let Ok(mut conn) = PgConnection::connect(&admin).await else {
                     return Some(format!("could not drop the test database `{database}`"));
                 };
-                let sql = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
-                let res = conn.execute(sql.as_str()).await;
+                // Renamed now, dropped in the background by the session;
+                // a rename waits only for the pool's connections to go.
+                let done = format!("{DONE_PREFIX}{}", &database[database.len().min(5)..]);
+                let rename = format!("ALTER DATABASE \"{database}\" RENAME TO \"{done}\"");
+                // Connections the test left open would make the rename wait
+                // (PostgreSQL waits up to 5 s for them): end them first.
+                let mut renamed = false;
+                for _ in 0..5 {
+                    let _ = sqlx::query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    )
+                    .bind(&database)
+                    .execute(&mut conn)
+                    .await;
+                    if conn.execute(rename.as_str()).await.is_ok() {
+                        renamed = true;
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                let res = if renamed {
+                    Ok(())
+                } else {
+                    let sql = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
+                    conn.execute(sql.as_str()).await.map(|_| ())
+                };
                 let _ = conn.close().await;
                 res.err()
                     .map(|e| format!("could not drop the test database `{database}`: {e}"))

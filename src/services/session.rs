@@ -213,6 +213,8 @@ pub struct Session {
     kept: Option<KeptState>,
     reports: Vec<ServiceReport>,
     errors: Vec<(ServiceKind, String)>,
+    /// Background work for the session (PostgreSQL's spare databases).
+    background: Vec<tokio::task::AbortHandle>,
 }
 
 /// What provisioning reports as it goes.
@@ -272,6 +274,7 @@ impl Session {
             kept: None,
             reports: Vec::new(),
             errors: Vec::new(),
+            background: Vec::new(),
         };
         let mut needed = needed.to_vec();
         needed.sort();
@@ -468,7 +471,21 @@ impl Session {
             }
         }
         session.reports.sort_by(|a, b| a.name.cmp(&b.name));
+        session.start_background();
         session
+    }
+
+    /// Starts what runs beside the tests: spare PostgreSQL databases.
+    fn start_background(&mut self) {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = lookup(&self.env(), ServiceKind::Postgres.url_env()) {
+            let spares = std::thread::available_parallelism()
+                .map(|n| n.get() * 2)
+                .unwrap_or(4)
+                .clamp(4, 16);
+            let task = tokio::spawn(super::postgres::keep_spares(url.to_string(), spares));
+            self.background.push(task.abort_handle());
+        }
     }
 
     /// The kept session this one used or extended, if any.
@@ -539,6 +556,9 @@ impl Session {
 
     /// Removes every container of the session; returns how many were removed.
     pub async fn teardown(mut self) -> usize {
+        for task in self.background.drain(..) {
+            task.abort();
+        }
         let mut set = tokio::task::JoinSet::new();
         let mut ids = Vec::new();
         for mut s in self.started.drain(..) {
