@@ -352,10 +352,12 @@ impl Fixture for Postgres {
         );
         let err = |e: sqlx::Error| FixtureError::new::<Postgres>(format!("PostgreSQL: {e}"));
         let mut conn = PgConnection::connect(&admin).await.map_err(err)?;
-        // A clone fails while another session is connected to the template;
-        // nothing here connects to it, but retry briefly all the same.
+        // A spare clone made ahead of time, else a clone made now. A clone
+        // fails while another session is connected to the template; nothing
+        // here connects to it, but retry briefly all the same.
         let mut attempt = 0;
         let claimed = claim_spare(&mut conn, &database).await.unwrap_or(false);
+        #[allow(clippy::while_immutable_condition)] // left by `break`
         while !claimed {
             let sql = format!("CREATE DATABASE \"{database}\" TEMPLATE {TEMPLATE_DB}");
             match conn.execute(sql.as_str()).await {
