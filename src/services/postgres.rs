@@ -357,18 +357,20 @@ impl Fixture for Postgres {
         // here connects to it, but retry briefly all the same.
         let mut attempt = 0;
         let claimed = claim_spare(&mut conn, &database).await.unwrap_or(false);
-        #[allow(clippy::while_immutable_condition)] // left by `break`
-        while !claimed {
-            let sql = format!("CREATE DATABASE \"{database}\" TEMPLATE {TEMPLATE_DB}");
-            match conn.execute(sql.as_str()).await {
-                Ok(_) => break,
-                Err(e)
-                    if attempt < 20 && e.to_string().contains("being accessed by other users") =>
-                {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if !claimed {
+            loop {
+                let sql = format!("CREATE DATABASE \"{database}\" TEMPLATE {TEMPLATE_DB}");
+                match conn.execute(sql.as_str()).await {
+                    Ok(_) => break,
+                    Err(e)
+                        if attempt < 20
+                            && e.to_string().contains("being accessed by other users") =>
+                    {
+                        attempt += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    Err(e) => return Err(err(e)),
                 }
-                Err(e) => return Err(err(e)),
             }
         }
         let _ = conn.close().await;
