@@ -44,6 +44,9 @@ pub mod tier;
 pub mod events;
 #[cfg(feature = "_cargo_tiered")]
 #[doc(hidden)]
+pub mod hook;
+#[cfg(feature = "_cargo_tiered")]
+#[doc(hidden)]
 pub mod mocking;
 #[cfg(feature = "_cargo_tiered")]
 #[doc(hidden)]

@@ -25,5 +25,7 @@ mod services;
 mod mocking;
 // SLAs on real services: a breach fails the release gate; load; HTML.
 mod sla;
+// `cargo tiered hook`: the git hook it installs, chains, runs and removes.
+mod hook;
 
 tiered::main!();
