@@ -4,7 +4,8 @@
 //! `.config/tiered.toml` (both at once is an error: one place only), or the
 //! file named by `TIERED_CONFIG`. It is parsed once with serde, unknown keys
 //! rejected, and every error names the file, line, column and key — a
-//! [`ConfigError`] is written for the person who has to fix the file.
+//! [`ConfigError`] is written for the person who has to fix the file; an
+//! unknown key close to a valid one (a typo) comes with "did you mean".
 //! `tiered.reference.toml` at the repository root documents every key.
 
 use std::collections::BTreeMap;
@@ -148,7 +149,7 @@ pub enum ConfigError {
     },
     /// The file is not valid: bad TOML, an unknown key, a wrong type, a value
     /// out of range.
-    #[error("{path}:{line}:{column}: {message}{}", key_suffix(.key))]
+    #[error("{path}:{line}:{column}: {message}{}{}", key_suffix(.key), suggestion_suffix(.suggestion))]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -160,6 +161,8 @@ pub enum ConfigError {
         key: Option<String>,
         /// What is wrong.
         message: String,
+        /// For an unknown key, the valid key it is probably a typo of.
+        suggestion: Option<String>,
     },
     /// Both `tiered.toml` and `.config/tiered.toml` exist.
     #[error("both {first} and {second} exist; keep one")]
@@ -175,6 +178,40 @@ fn key_suffix(key: &Option<String>) -> String {
     key.as_ref()
         .map(|k| format!(" (key `{k}`)"))
         .unwrap_or_default()
+}
+
+fn suggestion_suffix(suggestion: &Option<String>) -> String {
+    suggestion
+        .as_ref()
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default()
+}
+
+/// For a message naming an unknown key and the expected ones — serde's
+/// "unknown field `x`, expected one of `a`, `b`" or "expected `a`", and the
+/// SLA table's own — the expected key `x` is most likely a typo of.
+fn suggestion_for(message: &str) -> Option<String> {
+    let (head, expected) = message.split_once("expected")?;
+    if !head.starts_with("unknown ") {
+        return None;
+    }
+    let unknown = head.split('`').nth(1)?;
+    let valid = expected.split('`').skip(1).step_by(2);
+    closest(unknown, valid).map(str::to_string)
+}
+
+/// The name in `valid` nearest to `unknown`, when near enough to be a typo:
+/// at most one edit per three characters of the longer name (at least one;
+/// a transposition is one edit), ignoring case.
+fn closest<'a>(unknown: &str, valid: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = unknown.to_lowercase();
+    let len = unknown.chars().count();
+    valid
+        .filter(|v| *v != unknown)
+        .map(|v| (strsim::damerau_levenshtein(&lower, v), v))
+        .filter(|(d, v)| *d <= (len.max(v.chars().count()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v)
 }
 
 impl ConfigError {
@@ -250,6 +287,7 @@ impl Config {
                     line,
                     column,
                     key,
+                    suggestion: suggestion_for(&message),
                     message,
                 }
             };

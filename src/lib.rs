@@ -50,6 +50,9 @@ pub mod events;
 pub mod lifecycle;
 #[cfg(feature = "_cargo_tiered")]
 #[doc(hidden)]
+pub mod hook;
+#[cfg(feature = "_cargo_tiered")]
+#[doc(hidden)]
 pub mod mocking;
 #[cfg(feature = "_cargo_tiered")]
 #[doc(hidden)]

@@ -1,13 +1,14 @@
 //! The command line: clap definitions, and the one place that turns a
 //! library error into a message, a hint and an exit code.
 
-use std::error::Error as _;
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use tiered::events::{Sink, TerminalSink};
 use tiered::exit_codes;
+use tiered::hook::{self, HookKind, InstallOptions, Previous, Uninstalled};
 use tiered::runner::{self, CargoArgs, RunError, RunOptions};
 use tiered::services::ServiceKind;
 use tiered::TierSet;
@@ -41,6 +42,8 @@ enum Command {
     Services(ServicesCommand),
     /// Check that Docker, the images and every service work here (exit 0 only if all do).
     Doctor(DoctorArgs),
+    /// Install or remove a git hook that runs `cargo tiered` before a push or commit.
+    Hook(HookArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -89,6 +92,62 @@ struct DoctorArgs {
     no_progress: bool,
     #[command(flatten)]
     select: Select,
+}
+
+#[derive(Args, Debug)]
+struct HookArgs {
+    #[command(subcommand)]
+    action: HookAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum HookAction {
+    /// Write a git hook that runs `cargo tiered --tier … --gate …` (default: pre-push, tier 1, gate discovery).
+    Install(HookInstallArgs),
+    /// Remove the hook `hook install` wrote, and put a chained hook back.
+    Uninstall(HookUninstallArgs),
+}
+
+#[derive(Args, Debug)]
+struct HookInstallArgs {
+    /// Which git hook.
+    #[arg(long, value_enum, default_value_t = HookName::PrePush)]
+    hook: HookName,
+    /// Tiers the hook runs: 1, 2, 3, a list such as 1,2, or all (repeatable; default 1).
+    // The id `tiers` is the global --tier's: clap keeps one `--tier`.
+    #[arg(long = "tier", value_name = "TIERS")]
+    tiers: Vec<String>,
+    /// Gate the hook judges (repeatable; default discovery): built in, or from tiered.toml.
+    #[arg(long = "gate", value_name = "NAME")]
+    gates: Vec<String>,
+    /// Keep an existing hook: move it to <hook>.tiered-chained; it runs first and its failure stops git.
+    #[arg(long, conflicts_with = "force")]
+    chain: bool,
+    /// Replace an existing hook that cargo tiered did not install.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct HookUninstallArgs {
+    /// Which git hook.
+    #[arg(long, value_enum, default_value_t = HookName::PrePush)]
+    hook: HookName,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum HookName {
+    PrePush,
+    PreCommit,
+}
+
+impl From<HookName> for HookKind {
+    fn from(h: HookName) -> HookKind {
+        match h {
+            HookName::PrePush => HookKind::PrePush,
+            HookName::PreCommit => HookKind::PreCommit,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -195,7 +254,61 @@ pub fn parse() -> Cli {
     if args.get(1).is_some_and(|a| a == "tiered") {
         args.remove(1);
     }
-    Cli::parse_from(args)
+    let cli = Cli::parse_from(args);
+    if let Some(Command::Hook(hook)) = &cli.command {
+        if let Some(message) = flag_hook_ignores(&cli.run, &hook.action) {
+            Cli::command()
+                .error(ErrorKind::ArgumentConflict, message)
+                .exit();
+        }
+    }
+    cli
+}
+
+/// A flag given with `cargo tiered hook` that it would ignore — the run's
+/// flags, which clap accepts after any subcommand as they are global — said
+/// as a usage error.
+fn flag_hook_ignores(run: &RunArgs, action: &HookAction) -> Option<String> {
+    let (action, takes) = match action {
+        HookAction::Install(_) => (
+            "install",
+            "--hook, --tier, --gate, --chain, --force and --manifest-path",
+        ),
+        HookAction::Uninstall(_) => ("uninstall", "--hook and --manifest-path"),
+    };
+    if !run.gates.is_empty() {
+        return Some(format!(
+            "`--gate` before `hook` is not used; write it after `hook {action}`"
+        ));
+    }
+    let s = &run.select;
+    [
+        ("--tier", action == "uninstall" && !s.tiers.is_empty()),
+        ("--package", !s.packages.is_empty()),
+        ("--workspace", s.workspace),
+        ("--exclude", !s.exclude.is_empty()),
+        ("--test", !s.tests.is_empty()),
+        ("--features", !s.features.is_empty()),
+        ("--all-features", s.all_features),
+        ("--no-default-features", s.no_default_features),
+        ("--release", s.release),
+        ("--profile", s.profile.is_some()),
+        ("--target-dir", s.target_dir.is_some()),
+        ("--locked", s.locked),
+        ("--offline", s.offline),
+        ("--frozen", s.frozen),
+        ("-- ARGS", !s.harness_args.is_empty()),
+        ("--junit", run.junit.is_some()),
+        ("--json", run.json.is_some()),
+        ("--html", run.html.is_some()),
+        ("--no-fail-fast", run.no_fail_fast),
+        ("--verbose", run.verbose),
+    ]
+    .into_iter()
+    .find(|(_, given)| *given)
+    .map(|(flag, _)| {
+        format!("`{flag}` does not apply to `cargo tiered hook {action}`; it takes {takes}")
+    })
 }
 
 fn options(select: Select) -> Result<RunOptions, RunError> {
@@ -235,15 +348,116 @@ pub fn execute(cli: Cli) -> u8 {
         Some(Command::Check(check)) => check_command(check),
         Some(Command::Services(cmd)) => services_command(cmd),
         Some(Command::Doctor(args)) => doctor_command(args),
+        Some(Command::Hook(hook)) => {
+            return match hook_command(hook, cli.run.select.manifest_path) {
+                Ok(code) => code,
+                Err(e) => {
+                    report_error(&e, e.hint());
+                    e.exit_code()
+                }
+            }
+        }
         None => run_command(cli.run),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            report_error(&e);
+            report_error(&e, e.hint());
             e.exit_code()
         }
     }
+}
+
+fn hook_command(args: HookArgs, manifest_path: Option<PathBuf>) -> Result<u8, hook::HookError> {
+    let dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let mut out = std::io::stdout().lock();
+    match args.action {
+        HookAction::Install(a) => {
+            let done = hook::install(&InstallOptions {
+                dir,
+                manifest_path,
+                hook: a.hook.into(),
+                tiers: a.tiers,
+                gates: a.gates,
+                chain: a.chain,
+                force: a.force,
+            })?;
+            let command: Vec<String> = std::iter::once("cargo")
+                .chain(done.args.iter().map(String::as_str))
+                .map(|a| hook::shell_quote(a).into_owned())
+                .collect();
+            let _ = writeln!(
+                out,
+                "installed the {} hook {}\nit runs `{}` in the repository's top-level directory",
+                done.hook,
+                done.path.display(),
+                command.join(" ")
+            );
+            match &done.previous {
+                Previous::Nothing => {}
+                Previous::Ours => {
+                    let _ = writeln!(out, "it replaces the hook an earlier `hook install` wrote");
+                }
+                Previous::Chained(kept) => {
+                    let _ = writeln!(
+                        out,
+                        "the hook that was there is kept as {}: it runs first, and when it fails, git stops",
+                        kept.display()
+                    );
+                }
+                Previous::Replaced => {
+                    let _ = writeln!(out, "the hook that was there was replaced (--force)");
+                }
+            }
+            match (&done.chained, &done.previous) {
+                (Some(_), Previous::Chained(_)) | (None, _) => {}
+                (Some(chained), _) => {
+                    let _ = writeln!(
+                        out,
+                        "the chained hook {} runs first, and when it fails, git stops",
+                        chained.display()
+                    );
+                }
+            }
+        }
+        HookAction::Uninstall(a) => {
+            match hook::uninstall(&dir, manifest_path.as_deref(), a.hook.into())? {
+                Uninstalled::NotInstalled {
+                    path,
+                    restored: None,
+                } => {
+                    let _ = writeln!(out, "no hook installed: {} does not exist", path.display());
+                }
+                Uninstalled::NotInstalled {
+                    path,
+                    restored: Some(from),
+                } => {
+                    let _ = writeln!(
+                        out,
+                        "no hook installed at {}; the chained hook {} is back in its place",
+                        path.display(),
+                        from.display()
+                    );
+                }
+                Uninstalled::Removed { path, restored } => {
+                    let _ = writeln!(
+                        out,
+                        "removed the {} hook {}",
+                        HookKind::from(a.hook),
+                        path.display()
+                    );
+                    if let Some(from) = restored {
+                        let _ = writeln!(
+                            out,
+                            "the earlier hook is back in its place (from {})",
+                            from.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(exit_codes::SUCCESS)
 }
 
 fn run_command(args: RunArgs) -> Result<u8, RunError> {
@@ -475,7 +689,7 @@ fn check_command(args: CheckArgs) -> Result<u8, RunError> {
     })
 }
 
-fn report_error(e: &RunError) {
+fn report_error(e: &dyn std::error::Error, hint: Option<String>) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "error: {e}");
     let mut source = e.source();
@@ -483,7 +697,7 @@ fn report_error(e: &RunError) {
         let _ = writeln!(err, "  caused by: {s}");
         source = s.source();
     }
-    if let Some(hint) = e.hint() {
+    if let Some(hint) = hint {
         let _ = writeln!(err, "hint: {hint}");
     }
 }

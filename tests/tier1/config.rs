@@ -19,6 +19,9 @@ fn error_messages_name_file_line_and_key() {
         "[gate.release]\nmin_success_rate = 70\n",
         "[gates.empty]\ndescription = \"nothing\"\n",
         "[gates.t]\nmax_failed = 0\ntiers = [1, 4]\n",
+        "[services.postgres]\nimag = \"postgres:15.10\"\n",
+        "[sla]\nsearch = { p59 = \"1s\" }\n",
+        "[Mocking]\ncrates = []\n",
     ];
     let mut out = String::new();
     for text in cases {
@@ -38,6 +41,50 @@ fn unknown_key_points_at_its_line() {
         "{msg}"
     );
     assert!(msg.contains("key `gates.release"), "{msg}");
+}
+
+#[tiered::test(tier = 1)]
+fn an_unknown_key_close_to_a_known_one_is_suggested() {
+    for (text, meant) in [
+        (
+            "[gates.release]\nmin_succes_rate = 70\n",
+            "min_success_rate",
+        ),
+        (
+            "[gates.release]\nmin_sucess_rate = 70\n",
+            "min_success_rate",
+        ),
+        ("[gates.release]\nsucces_rate = 70\n", "min_success_rate"),
+        ("[gates.release]\nMax_Failed = 0\n", "max_failed"),
+        ("[gates.x]\nmax_failed = 0\ntier = [1]\n", "tiers"),
+        ("[gate.release]\nmax_failed = 0\n", "gates"),
+        ("[services.redis]\nimgae = \"redis:7.4.1\"\n", "image"),
+        ("[services.postgres]\nsql_fixture = []\n", "sql_fixtures"),
+        ("[mocking]\nallowed = {}\n", "allow"),
+        ("[sla]\nq = { p59 = \"1s\" }\n", "p95"),
+        ("[sla]\nq = { max_err_rate = 0.1 }\n", "max_error_rate"),
+    ] {
+        let msg = error(text);
+        assert!(
+            msg.ends_with(&format!("; did you mean `{meant}`?")),
+            "{text:?}: {msg}"
+        );
+    }
+}
+
+#[tiered::test(tier = 1)]
+fn an_unknown_key_far_from_every_known_one_gets_no_suggestion() {
+    for text in [
+        "[gates.release]\nbogus = 1\n",
+        "[gates.release]\nmax = 1\n",
+        "[servers]\n",
+        "[sla]\nq = { p50 = \"1s\" }\n",
+        "[services.redis]\nport = 6379\n",
+    ] {
+        let msg = error(text);
+        assert!(msg.contains("unknown"), "{text:?}: {msg}");
+        assert!(!msg.contains("did you mean"), "{text:?}: {msg}");
+    }
 }
 
 #[tiered::test(tier = 1)]

@@ -21,5 +21,7 @@ mod attribute;
 mod sla;
 // The NO MOCKING check: which uses of mocking crates are found, and where.
 mod mocking;
+// The git hook script: quoting, the marker, the pre-commit framework manifest.
+mod hook;
 
 tiered::main!();

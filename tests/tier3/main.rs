@@ -28,5 +28,7 @@ mod sla;
 // Daily use: kept services (up/status/down, reuse, nextest), doctor,
 // progress on a terminal.
 mod daily;
+// `cargo tiered hook`: the git hook it installs, chains, runs and removes.
+mod hook;
 
 tiered::main!();

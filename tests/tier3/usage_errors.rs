@@ -15,6 +15,11 @@ fn a_broken_config_names_file_line_and_key_and_exits_two() {
         "{}",
         r.stderr
     );
+    assert!(
+        r.stderr.contains("did you mean `min_success_rate`?"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("hint: "), "{}", r.stderr);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
 }
