@@ -21,5 +21,9 @@ mod attribute;
 mod sla;
 // The NO MOCKING check: which uses of mocking crates are found, and where.
 mod mocking;
+// CI sharding: --partition specs, which shard a test falls in, merging shards.
+mod partition;
+// CI output: the GitHub step summary (escaping, size cap), JSON-lines events.
+mod ci_summaries;
 
 tiered::main!();

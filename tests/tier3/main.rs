@@ -25,5 +25,9 @@ mod services;
 mod mocking;
 // SLAs on real services: a breach fails the release gate; load; HTML.
 mod sla;
+// CI sharding: --partition on run and list, `cargo tiered merge` of the shards.
+mod sharding;
+// CI output: the GitHub step summary, --message-format json on stdout.
+mod ci_output;
 
 tiered::main!();
