@@ -65,7 +65,7 @@ fn partition_spec_errors_name_the_value_and_the_accepted_forms() {
 }
 
 #[tiered::test(tier = 1)]
-fn partition_hash_is_fnv1a_and_stable() {
+fn partition_hash_is_fnv1a_then_fmix64_and_stable() {
     // The published FNV-1a 64-bit test vectors.
     assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
     assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
