@@ -2,12 +2,16 @@
 //!
 //! The runner emits [`Event`]s as things happen — build finished, a binary
 //! started, a test finished, gates judged — and every display is a [`Sink`]:
-//! the live terminal lines ([`TerminalSink`]) today, progress bars and
-//! machine-readable streams beside it. The final [`SessionReport`] is built
+//! the live terminal lines ([`TerminalSink`]), JSON lines on standard
+//! output ([`json::JsonSink`], `--message-format json`), progress bars
+//! beside them; [`Tee`] feeds several. The final [`SessionReport`] is built
 //! from the same `TestFinished` events, so JUnit, JSON and the terminal can
 //! never disagree.
 
 use std::io::Write;
+
+pub mod json;
+pub use json::JsonSink;
 
 use crate::protocol::Outcome;
 use crate::report::{BuildFailure, SessionReport, TestEntry};
@@ -63,6 +67,17 @@ pub enum Event<'a> {
 pub trait Sink {
     /// Handles one event.
     fn event(&mut self, event: &Event<'_>);
+}
+
+/// Several sinks fed the same events, in order.
+pub struct Tee<'a>(pub Vec<&'a mut dyn Sink>);
+
+impl Sink for Tee<'_> {
+    fn event(&mut self, event: &Event<'_>) {
+        for sink in self.0.iter_mut() {
+            sink.event(event);
+        }
+    }
 }
 
 /// Live lines on a terminal (or any writer), one per finished test.

@@ -4,8 +4,8 @@
 //! |---|---|---|
 //! | 0 | [`SUCCESS`] | every selected test passed (no `--gate`), or every requested gate passed |
 //! | 1 | [`FAILED`] | a test failed, errored or did not build (no `--gate`), or a requested gate failed |
-//! | 2 | [`USAGE`] | bad flag, unknown tier or gate, unreadable or invalid `tiered.toml`; `hook`: not a git work tree, a hook `cargo tiered` did not install in the way |
-//! | 3 | [`INFRASTRUCTURE`] | cargo could not be run, a harness binary could not be listed, a report could not be written; `hook`: git could not run, a hook file could not be written |
+//! | 2 | [`USAGE`] | bad flag, unknown tier or gate, invalid `--partition`, unreadable or invalid `tiered.toml`, shard reports that cannot be merged; `hook`: not a git work tree, a hook `cargo tiered` did not install in the way |
+//! | 3 | [`INFRASTRUCTURE`] | cargo could not be run, a harness binary could not be listed, a report (or the GitHub step summary) could not be written; `doctor`, `services`: Docker unreachable, a service that did not start or does not answer; `hook`: git could not run, a hook file could not be written |
 //! | 4 | [`NO_TESTS`] | no test was selected (nothing declared or everything filtered out) |
 //!
 //! A harness binary run on its own keeps libtest's codes: 0, and 101 when a

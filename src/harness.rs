@@ -28,7 +28,8 @@ use libtest_mimic::{Arguments, Failed, Trial};
 
 use crate::fixture::TestContext;
 use crate::protocol::{
-    ListedTest, Outcome, TestRecord, CHILD_OUT_ENV, CHILD_TEST_ENV, LIST_OUT_ENV, RESULTS_OUT_ENV,
+    ListedTest, Outcome, TestRecord, CHILD_OUT_ENV, CHILD_TEST_ENV, LIST_OUT_ENV, ONLY_ENV,
+    RESULTS_OUT_ENV,
 };
 use crate::registry::{self, ShouldPanic, TestBody, TestDef, TestFailure};
 use crate::tier::TierSet;
@@ -62,9 +63,17 @@ pub fn run() -> ExitCode {
     install_panic_hook(args.nocapture);
     let results = ResultsFile::from_env();
     let nocapture = args.nocapture;
+    let only = match only_tests() {
+        Ok(only) => only,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return ExitCode::from(2);
+        }
+    };
     let defs: Vec<&'static TestDef> = registry::all()
         .into_iter()
         .filter(|d| tiers.contains(d.tier()))
+        .filter(|d| only.as_ref().is_none_or(|o| o.contains(&d.full_name())))
         .collect();
     let needed: Vec<&'static str> = defs
         .iter()
@@ -107,6 +116,23 @@ pub fn run() -> ExitCode {
     let conclusion = libtest_mimic::run(&args, trials);
     sessions::finish(session);
     conclusion.exit_code()
+}
+
+/// The names `cargo tiered --partition` allows this binary to run, when it
+/// named them ([`ONLY_ENV`]).
+fn only_tests() -> Result<Option<std::collections::HashSet<String>>, String> {
+    let Some(path) = std::env::var_os(ONLY_ENV) else {
+        return Ok(None);
+    };
+    // Meant for this process only: not for the processes its tests start
+    // (no thread runs yet).
+    std::env::remove_var(ONLY_ENV);
+    let path = Path::new(&path);
+    let text = std::fs::read(path)
+        .map_err(|e| format!("cannot read the shard's test list {}: {e}", path.display()))?;
+    serde_json::from_slice(&text)
+        .map(Some)
+        .map_err(|e| format!("the shard's test list {} is not valid: {e}", path.display()))
 }
 
 /// Asks a harness binary to build one session value (child mode).

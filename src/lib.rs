@@ -19,7 +19,7 @@
 //! The crate is organised one module per concern: [`registry`] (what the
 //! attribute registers), [`harness`] (the in-binary runner), [`protocol`]
 //! (what a harness binary tells `cargo tiered`), [`config`], [`rates`],
-//! [`gates`], [`report`] and [`exit_codes`].
+//! [`gates`], [`partition`] (CI sharding), [`report`] and [`exit_codes`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -30,6 +30,7 @@ pub mod fixture;
 pub mod gates;
 pub mod harness;
 pub mod load;
+pub mod partition;
 pub mod perf;
 pub mod protocol;
 pub mod rates;
@@ -47,10 +48,13 @@ pub mod doctor;
 pub mod events;
 #[cfg(feature = "_cargo_tiered")]
 #[doc(hidden)]
+pub mod hook;
+#[cfg(feature = "_cargo_tiered")]
+#[doc(hidden)]
 pub mod lifecycle;
 #[cfg(feature = "_cargo_tiered")]
 #[doc(hidden)]
-pub mod hook;
+pub mod merge;
 #[cfg(feature = "_cargo_tiered")]
 #[doc(hidden)]
 pub mod mocking;

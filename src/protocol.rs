@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `TIERED_LIST_OUT=PATH` | `cargo tiered` | the binary writes its tests ([`ListedTest`], a JSON array) to PATH and exits 0 without running anything |
 //! | `TIERED_RESULTS_OUT=PATH` | `cargo tiered` | the binary appends one [`TestRecord`] per finished test to PATH as a JSON line, flushed at once, so a crash keeps what ran |
+//! | `TIERED_ONLY=PATH` | `cargo tiered --partition` | the binary runs only the tests whose names PATH lists (a JSON array): the shard's |
 //! | `TIERED_CHILD_TEST=NAME`, `TIERED_CHILD_OUT=PATH` | the harness itself | run only NAME in this process and write its [`TestRecord`] to PATH (tiers 2–3 run each test in a child process) |
 //!
 //! A harness binary is recognised without running it by [`marker`]: bytes
@@ -18,6 +19,8 @@ use serde::{Deserialize, Serialize};
 pub const LIST_OUT_ENV: &str = "TIERED_LIST_OUT";
 /// Names the file a harness binary appends its results to.
 pub const RESULTS_OUT_ENV: &str = "TIERED_RESULTS_OUT";
+/// Names the file listing the only tests a harness binary may run (a shard).
+pub const ONLY_ENV: &str = "TIERED_ONLY";
 /// Asks a harness binary to run one test in-process (child mode).
 pub const CHILD_TEST_ENV: &str = "TIERED_CHILD_TEST";
 /// Where a child writes the one result.

@@ -25,6 +25,7 @@ use crate::config::{Config, ConfigError, GateSpec};
 use crate::events::{Event, Sink};
 use crate::exit_codes;
 use crate::gates::{self, UnknownGate};
+use crate::partition::{Partition, PartitionError, ShardInfo, SuiteCounts};
 use crate::perf::Recorded;
 use crate::protocol::{self, ListedTest, Outcome, TestRecord};
 use crate::report::{self, BuildFailure, SessionReport, TestEntry};
@@ -160,6 +161,14 @@ pub struct RunOptions {
     pub cargo: CargoArgs,
     /// Filters and libtest flags after `--`.
     pub harness_args: Vec<String>,
+    /// Run only this shard of the selected tests (`--partition`).
+    pub partition: Option<Partition>,
+    /// Append a markdown summary here (`GITHUB_STEP_SUMMARY`).
+    pub github_summary: Option<PathBuf>,
+    /// Standard output carries machine-readable events: nothing else may be
+    /// written there, not even a `--nocapture` test's output (it goes to
+    /// standard error instead).
+    pub stdout_reserved: bool,
 }
 
 /// Why a run could not happen (or could not finish its reports).
@@ -177,6 +186,12 @@ pub enum RunError {
         /// clap's explanation.
         message: String,
     },
+    /// `--partition` is not `slice:K/N` or `hash:K/N`.
+    #[error(transparent)]
+    Partition(#[from] PartitionError),
+    /// The reports given to `cargo tiered merge` cannot be merged.
+    #[error(transparent)]
+    Merge(#[from] crate::merge::MergeError),
     /// `-p NAME` names no workspace package.
     #[error("package `{name}` is not a member of the workspace at {root}")]
     UnknownPackage {
@@ -240,7 +255,9 @@ impl RunError {
             RunError::Config(_)
             | RunError::UnknownGate(_)
             | RunError::HarnessArgs { .. }
+            | RunError::Partition(_)
             | RunError::UnknownPackage { .. } => exit_codes::USAGE,
+            RunError::Merge(e) => e.exit_code(),
             RunError::Metadata { manifest, .. } => {
                 if manifest.as_ref().is_some_and(|m| !m.exists()) {
                     exit_codes::USAGE
@@ -266,6 +283,8 @@ impl RunError {
             RunError::HarnessArgs { .. } => {
                 "after `--` come test-name filters and libtest flags such as --exact, --skip, --ignored".into()
             }
+            RunError::Partition(e) => e.hint().into(),
+            RunError::Merge(e) => e.hint().into(),
             RunError::UnknownPackage { .. } => "`cargo metadata --no-deps` lists the workspace's packages".into(),
             RunError::Metadata { .. } => {
                 "run `cargo tiered` inside a cargo workspace, or point --manifest-path at its Cargo.toml".into()
@@ -515,6 +534,7 @@ fn harness_command(target: &TestTarget, exe: &Path) -> Command {
         protocol::RESULTS_OUT_ENV,
         protocol::CHILD_TEST_ENV,
         protocol::CHILD_OUT_ENV,
+        protocol::ONLY_ENV,
     ] {
         cmd.env_remove(var);
     }
@@ -710,6 +730,65 @@ fn plan(ws: &Workspace, built: Built, tiers: TierSet, args: &Arguments) -> Resul
     })
 }
 
+impl Plan {
+    /// The selection's declared and discovered tests, per tier of `tiers`.
+    fn suite(&self, tiers: TierSet) -> BTreeMap<String, SuiteCounts> {
+        tiers
+            .iter()
+            .map(|t| {
+                let t = t.get();
+                let count = |m: &BTreeMap<u8, u64>| m.get(&t).copied().unwrap_or(0);
+                (
+                    t.to_string(),
+                    SuiteCounts {
+                        declared: count(&self.declared),
+                        discovered: count(&self.discovered),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Keeps only the tests of shard `p` — discovered and undiscovered ones
+    /// alike, keyed `binary::name` — and counts only those as declared and
+    /// discovered.
+    fn partition(&mut self, p: &Partition) {
+        let keep = {
+            let keys: Vec<(&str, &str)> = self
+                .planned
+                .iter()
+                .flat_map(|pl| {
+                    pl.selected
+                        .iter()
+                        .map(|(l, _)| (pl.target.name.as_str(), l.name.as_str()))
+                })
+                .chain(
+                    self.undiscovered
+                        .iter()
+                        .map(|e| (e.binary.as_str(), e.name.as_str())),
+                )
+                .collect();
+            p.select(&keys)
+        };
+        // `retain` visits every element once, in order: the same order as `keys`.
+        let mut keep = keep.into_iter();
+        self.declared.clear();
+        self.discovered.clear();
+        for pl in &mut self.planned {
+            pl.selected.retain(|_| keep.next().unwrap_or(false));
+            for (l, _) in &pl.selected {
+                *self.discovered.entry(l.tier).or_default() += 1;
+                *self.declared.entry(l.tier).or_default() += 1;
+            }
+        }
+        self.planned.retain(|pl| !pl.selected.is_empty());
+        self.undiscovered.retain(|_| keep.next().unwrap_or(false));
+        for e in &self.undiscovered {
+            *self.declared.entry(e.tier).or_default() += 1;
+        }
+    }
+}
+
 /// Reads the complete lines appended to a results file since `pos`.
 fn read_new_records(file: &mut std::fs::File, pos: &mut u64) -> Vec<TestRecord> {
     let mut out = Vec::new();
@@ -747,6 +826,29 @@ fn entry(binary: &str, r: TestRecord) -> TestEntry {
     }
 }
 
+/// Replaces the session's secrets in what a test reported, before any sink
+/// or report sees it.
+fn redact_entry(e: &mut TestEntry, secrets: &[String]) {
+    for text in [&mut e.message, &mut e.stdout, &mut e.stderr] {
+        if let Some(x) = text.as_mut() {
+            *x = crate::services::redact(x, secrets);
+        }
+    }
+}
+
+/// The file that tells a harness binary which tests are this shard's.
+fn only_file(p: &Planned) -> Result<tempfile::NamedTempFile, RunError> {
+    let names: Vec<&str> = p.selected.iter().map(|(l, _)| l.name.as_str()).collect();
+    let io = |source| RunError::Io {
+        what: "cannot write the temporary file naming the shard's tests".into(),
+        source,
+    };
+    let mut file = tempfile::NamedTempFile::new().map_err(io)?;
+    serde_json::to_writer(&mut file, &names).map_err(|e| io(e.into()))?;
+    file.flush().map_err(io)?;
+    Ok(file)
+}
+
 fn tail(text: &str, lines: usize) -> String {
     let v: Vec<&str> = text.lines().collect();
     v[v.len().saturating_sub(lines)..].join("\n")
@@ -758,14 +860,19 @@ fn run_binary(
     opts: &RunOptions,
     tiers: TierSet,
     session_env: &[(String, String)],
+    secrets: &[String],
     measured: &mut Recorded,
     sink: &mut dyn Sink,
 ) -> Result<Vec<TestEntry>, RunError> {
+    let only = opts.partition.map(|_| only_file(p)).transpose()?;
     let results = tempfile::NamedTempFile::new().map_err(|source| RunError::Io {
         what: "cannot create a temporary results file".into(),
         source,
     })?;
     let nocapture = opts.harness_args.iter().any(|a| a == "--nocapture");
+    // With --nocapture the output is shown live; when standard output is
+    // reserved for events, the binary's goes to standard error instead.
+    let forward_stdout = nocapture && opts.stdout_reserved;
     let io = || {
         if nocapture {
             Stdio::inherit()
@@ -773,21 +880,27 @@ fn run_binary(
             Stdio::piped()
         }
     };
-    let mut child = harness_command(&p.target, &p.exe)
-        .arg("--tier")
+    let mut cmd = harness_command(&p.target, &p.exe);
+    cmd.arg("--tier")
         .arg(tiers.to_string())
         .args(&opts.harness_args)
         .envs(session_env.iter().map(|(k, v)| (k, v)))
         .env(protocol::RESULTS_OUT_ENV, results.path())
-        .stdout(io())
-        .stderr(io())
-        .spawn()
-        .map_err(|source| RunError::Io {
-            what: format!("cannot start the test binary {}", p.exe.display()),
-            source,
-        })?;
+        .stdout(if forward_stdout { Stdio::piped() } else { io() })
+        .stderr(io());
+    if let Some(only) = &only {
+        cmd.env(protocol::ONLY_ENV, only.path());
+    }
+    let mut child = cmd.spawn().map_err(|source| RunError::Io {
+        what: format!("cannot start the test binary {}", p.exe.display()),
+        source,
+    })?;
     let out_thread = child.stdout.take().map(|mut s| {
         thread::spawn(move || {
+            if forward_stdout {
+                let _ = std::io::copy(&mut s, &mut std::io::stderr());
+                return String::new();
+            }
             let mut v = Vec::new();
             let _ = s.read_to_end(&mut v);
             String::from_utf8_lossy(&v).into_owned()
@@ -817,7 +930,8 @@ fn run_binary(
                 measured.load.extend(rec.load);
             }
             if seen.insert(r.name.clone()) {
-                let e = entry(&p.target.name, r);
+                let mut e = entry(&p.target.name, r);
+                redact_entry(&mut e, secrets);
                 sink.event(&Event::TestFinished(&e));
                 entries.push(e);
             }
@@ -872,7 +986,7 @@ fn run_binary(
             }
             (Outcome::Error, Some(m))
         };
-        let e = TestEntry {
+        let mut e = TestEntry {
             name: l.name.clone(),
             binary: p.target.name.clone(),
             tier: l.tier,
@@ -882,6 +996,7 @@ fn run_binary(
             stdout: None,
             stderr: None,
         };
+        redact_entry(&mut e, secrets);
         sink.event(&Event::TestFinished(&e));
         entries.push(e);
     }
@@ -912,7 +1027,11 @@ pub fn run(
     sink.event(&Event::BuildFinished {
         failures: &built.failures,
     });
-    let plan = plan(&ws, built, tiers, &args)?;
+    let mut plan = plan(&ws, built, tiers, &args)?;
+    let suite = plan.suite(tiers);
+    if let Some(p) = &opts.partition {
+        plan.partition(p);
+    }
     let findings = mocking_findings(&ws, &config);
     let needed = needed_services(&plan);
     let rt = services_runtime()?;
@@ -931,6 +1050,9 @@ pub fn run(
     sink.event(&Event::RunPlanned {
         tests: plan.planned.iter().map(|p| p.selected.len()).sum(),
     });
+    // Tests' messages and output are redacted as they arrive, so no sink
+    // and no report ever sees a secret.
+    let secrets = session.secrets();
     let mut measured = Recorded::default();
     let mut tests: Vec<TestEntry> = Vec::new();
     let mut stop = false;
@@ -958,7 +1080,8 @@ pub fn run(
             binary: &p.target.name,
             tests: p.selected.len(),
         });
-        let entries = match run_binary(p, opts, tiers, &session_env, &mut measured, sink) {
+        let entries = match run_binary(p, opts, tiers, &session_env, &secrets, &mut measured, sink)
+        {
             Ok(e) => e,
             Err(e) => {
                 rt.block_on(session.teardown());
@@ -977,36 +1100,15 @@ pub fn run(
         sink.event(&Event::TestFinished(e));
     }
     tests.extend(plan.undiscovered);
-    let secrets = session.secrets();
-    for t in tests.iter_mut() {
-        for text in [&mut t.message, &mut t.stdout, &mut t.stderr] {
-            if let Some(x) = text.as_mut() {
-                *x = crate::services::redact(x, &secrets);
-            }
-        }
-    }
     let service_reports = session.reports().to_vec();
     let session_id = (!needed.is_empty()).then(|| session.id().to_string());
     let removed = rt.block_on(session.teardown());
-    // Service startup times are measurements too, judged by startup SLAs.
-    let mut startup = Vec::new();
-    for r in service_reports.iter().filter(|r| r.ok) {
-        measured.samples.push(crate::perf::Sample {
-            op: format!("startup.{}", r.name),
-            ms: r.startup_ms,
-            error: false,
-        });
-        startup.push((
-            format!("startup.{}", r.name),
-            crate::sla::SlaSpec {
-                p95: Some(Duration::from_secs_f64(r.sla_ms / 1000.0)),
-                ..crate::sla::SlaSpec::default()
-            },
-            "startup",
-        ));
-    }
-    let op_stats = crate::sla::stats(&measured.samples);
-    let sla_results = crate::sla::evaluate(&op_stats, &measured.load, &config.sla, &startup);
+    let (op_stats, sla_results) = crate::sla::judge_session(
+        &measured.samples,
+        &measured.load,
+        &service_reports,
+        &config.sla,
+    );
     let evidence = gates::Evidence {
         slas: sla_results.len(),
         slas_met: sla_results.iter().filter(|r| r.met).count(),
@@ -1026,6 +1128,13 @@ pub fn run(
         &gate_specs,
         &evidence,
     );
+    report.partition = opts.partition.map(|p| ShardInfo {
+        kind: p.kind,
+        index: p.index,
+        count: p.count,
+        suite,
+        samples: crate::partition::group_samples(&measured.samples),
+    });
     report.services = service_reports;
     report.sla = sla_results;
     report.operations = op_stats;
@@ -1046,43 +1155,16 @@ pub fn run(
             "services: removed {removed} container(s) of the session"
         ));
     }
-    let mut report_failed = false;
-    if let Some(path) = &opts.json {
-        match report::json::write(&report, path) {
-            Ok(()) => written.push(format!("JSON report: {}", path.display())),
-            Err(e) => {
-                report_failed = true;
-                written.push(format!(
-                    "error: cannot write the JSON report to {}: {e}",
-                    path.display()
-                ));
-            }
-        }
-    }
-    if let Some(path) = &opts.html {
-        match report::html::write(&report, path) {
-            Ok(()) => written.push(format!("HTML report: {}", path.display())),
-            Err(e) => {
-                report_failed = true;
-                written.push(format!(
-                    "error: cannot write the HTML report to {}: {e}",
-                    path.display()
-                ));
-            }
-        }
-    }
-    if let Some(path) = &opts.junit {
-        match report::junit::write(&report, path) {
-            Ok(()) => written.push(format!("JUnit report: {}", path.display())),
-            Err(e) => {
-                report_failed = true;
-                written.push(format!(
-                    "error: cannot write the JUnit report to {}: {e}",
-                    path.display()
-                ));
-            }
-        }
-    }
+    let all_written = write_reports(
+        &report,
+        &ReportPaths {
+            json: opts.json.as_deref(),
+            html: opts.html.as_deref(),
+            junit: opts.junit.as_deref(),
+            github_summary: opts.github_summary.as_deref(),
+        },
+        &mut written,
+    );
     if !plan.skipped_targets.is_empty() && opts.verbose {
         written.push(format!(
             "note: test targets without tiered::main!() were not run: {}",
@@ -1090,21 +1172,84 @@ pub fn run(
         ));
     }
     let _ = report::summary::write(&report, &written, err);
-    let exit_code = if report.is_empty() {
+    // A shard that got no test is an ordinary outcome of sharding; only a
+    // selection with nothing in it, on any shard, is "no tests".
+    let nothing_selected = match &report.partition {
+        Some(p) => p.suite.values().all(|c| c.declared == 0) && report.build_failures.is_empty(),
+        None => report.is_empty(),
+    };
+    let exit_code = if nothing_selected {
         let _ = writeln!(
             err,
             "no tests selected: no #[tiered::test] is declared in the selected targets for tier(s) {tiers}{}",
             if opts.harness_args.is_empty() { "" } else { " that matches the filters" }
         );
         exit_codes::NO_TESTS
-    } else if report.verdict == report::Verdict::Fail {
+    } else {
+        exit_code(&report, all_written)
+    };
+    Ok(RunOutcome { report, exit_code })
+}
+
+/// Where a run's (or a merge's) reports go; `None`: not asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReportPaths<'a> {
+    /// `--json`.
+    pub json: Option<&'a Path>,
+    /// `--html`.
+    pub html: Option<&'a Path>,
+    /// `--junit`.
+    pub junit: Option<&'a Path>,
+    /// `GITHUB_STEP_SUMMARY`: appended to, not replaced.
+    pub github_summary: Option<&'a Path>,
+}
+
+/// Writes every report asked for. Each one written, or why it could not
+/// be, becomes a line of `written` for the summary; returns whether all
+/// were written.
+pub fn write_reports(
+    report: &SessionReport,
+    paths: &ReportPaths<'_>,
+    written: &mut Vec<String>,
+) -> bool {
+    type Writer = fn(&SessionReport, &Path) -> std::io::Result<()>;
+    let writers: [(&str, Option<&Path>, Writer); 4] = [
+        ("JSON report", paths.json, report::json::write),
+        ("HTML report", paths.html, report::html::write),
+        ("JUnit report", paths.junit, report::junit::write),
+        (
+            "GitHub step summary",
+            paths.github_summary,
+            report::github::append,
+        ),
+    ];
+    let mut all = true;
+    for (what, path, write) in writers {
+        let Some(path) = path else { continue };
+        match write(report, path) {
+            Ok(()) => written.push(format!("{what}: {}", path.display())),
+            Err(e) => {
+                all = false;
+                written.push(format!(
+                    "error: cannot write the {what} to {}: {e}",
+                    path.display()
+                ));
+            }
+        }
+    }
+    all
+}
+
+/// The exit code of a judged report: 1 on FAIL, else 3 when a report could
+/// not be written, else 0.
+pub fn exit_code(report: &SessionReport, all_reports_written: bool) -> u8 {
+    if report.verdict == report::Verdict::Fail {
         exit_codes::FAILED
-    } else if report_failed {
+    } else if !all_reports_written {
         exit_codes::INFRASTRUCTURE
     } else {
         exit_codes::SUCCESS
-    };
-    Ok(RunOutcome { report, exit_code })
+    }
 }
 
 /// Turns a provisioning update into an event.
@@ -1194,6 +1339,19 @@ pub struct Listing {
     pub tests: Vec<ListEntry>,
     /// Targets that did not build.
     pub build_failures: Vec<BuildFailure>,
+    /// The shard listed (`--partition`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<ListedShard>,
+}
+
+/// The shard `cargo tiered list --partition` shows.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ListedShard {
+    /// The partition.
+    #[serde(flatten)]
+    pub partition: Partition,
+    /// Discovered tests of the whole selection, all shards together.
+    pub selected: usize,
 }
 
 /// Builds and lists every discovered test.
@@ -1203,7 +1361,11 @@ pub fn list(opts: &RunOptions) -> Result<Listing, RunError> {
     Config::load(&ws.root)?;
     let tiers = opts.tiers.or_all();
     let built = build(&ws, &opts.cargo)?;
-    let plan = plan(&ws, built, tiers, &args)?;
+    let mut plan = plan(&ws, built, tiers, &args)?;
+    let selected = plan.planned.iter().map(|p| p.selected.len()).sum();
+    if let Some(p) = &opts.partition {
+        plan.partition(p);
+    }
     let mut tests = Vec::new();
     for p in plan.planned {
         for (l, _) in p.selected {
@@ -1222,5 +1384,9 @@ pub fn list(opts: &RunOptions) -> Result<Listing, RunError> {
     Ok(Listing {
         tests,
         build_failures: plan.failures,
+        partition: opts.partition.map(|partition| ListedShard {
+            partition,
+            selected,
+        }),
     })
 }

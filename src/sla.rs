@@ -210,6 +210,42 @@ pub struct SlaResult {
     pub breaches: Vec<String>,
 }
 
+/// The session's statistics and SLA judgements: the tests' `samples` plus
+/// one `startup.<service>` sample per service that came up, judged by the
+/// `configured` SLAs, the defaults for measured operations, and each
+/// service's startup SLA. A run and a merge of shards both come here, so
+/// they judge alike.
+pub fn judge_session(
+    samples: &[Sample],
+    load: &[LoadReport],
+    services: &[crate::services::ServiceReport],
+    configured: &BTreeMap<String, SlaSpec>,
+) -> (Vec<OperationStats>, Vec<SlaResult>) {
+    let mut samples = samples.to_vec();
+    let mut startup: Vec<(String, SlaSpec, &'static str)> = Vec::new();
+    for r in services.iter().filter(|r| r.ok) {
+        let op = format!("startup.{}", r.name);
+        samples.push(Sample {
+            op: op.clone(),
+            ms: r.startup_ms,
+            error: false,
+        });
+        if !startup.iter().any(|(n, _, _)| *n == op) {
+            startup.push((
+                op,
+                SlaSpec {
+                    p95: Some(Duration::from_secs_f64(r.sla_ms / 1000.0)),
+                    ..SlaSpec::default()
+                },
+                "startup",
+            ));
+        }
+    }
+    let stats = stats(&samples);
+    let results = evaluate(&stats, load, configured, &startup);
+    (stats, results)
+}
+
 /// Judges SLAs: `configured` ones always, `defaults` for measured operations.
 pub fn evaluate(
     stats: &[OperationStats],

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use tiered::events::{Sink, TerminalSink};
+use tiered::events::{JsonSink, Sink, Tee, TerminalSink};
 use tiered::exit_codes;
 use tiered::hook::{self, HookKind, InstallOptions, Previous, Uninstalled};
+use tiered::partition::Partition;
 use tiered::runner::{self, CargoArgs, RunError, RunOptions};
 use tiered::services::ServiceKind;
 use tiered::TierSet;
@@ -44,6 +45,8 @@ enum Command {
     Doctor(DoctorArgs),
     /// Install or remove a git hook that runs `cargo tiered` before a push or commit.
     Hook(HookArgs),
+    /// Join the JSON reports of a suite's shards (--partition) into one result and judge it.
+    Merge(MergeArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -151,6 +154,38 @@ impl From<HookName> for HookKind {
 }
 
 #[derive(Args, Debug)]
+struct MergeArgs {
+    /// The shards' JSON reports, as written by `cargo tiered --partition K/N --json PATH`.
+    #[arg(value_name = "REPORT", required = true)]
+    reports: Vec<PathBuf>,
+    /// Write the merged JUnit XML here.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Write the merged JSON report here.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Write a self-contained HTML report of the merged result here.
+    #[arg(long, value_name = "PATH")]
+    html: Option<PathBuf>,
+    /// Judge the merged result with this gate (repeatable), from tiered.toml of the
+    /// current directory (or --manifest-path's) or the built-in ones.
+    #[arg(long = "gate", value_name = "NAME")]
+    gates: Vec<String>,
+    /// human, or json: the merged result's gate-evaluated and run-finished events as JSON lines on stdout.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "human")]
+    message_format: MessageFormat,
+}
+
+/// How events are shown.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum MessageFormat {
+    /// Lines for people, on stderr.
+    Human,
+    /// Lines for people on stderr, and one JSON object per event on stdout.
+    Json,
+}
+
+#[derive(Args, Debug)]
 struct CheckArgs {
     /// Print JSON instead of lines.
     #[arg(long)]
@@ -164,6 +199,9 @@ struct ListArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// List only this shard: slice:K/N or hash:K/N.
+    #[arg(long, value_name = "SPEC")]
+    partition: Option<String>,
     #[command(flatten)]
     select: Select,
 }
@@ -193,6 +231,12 @@ struct RunArgs {
     /// Do not draw progress bars (they are drawn only on a terminal, and never with CI set).
     #[arg(long)]
     no_progress: bool,
+    /// Run only shard K of N of the selected tests: slice:K/N or hash:K/N.
+    #[arg(long, value_name = "SPEC")]
+    partition: Option<String>,
+    /// human, or json: also one JSON object per event on stdout (human lines stay on stderr).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "human")]
+    message_format: MessageFormat,
 }
 
 #[derive(Args, Debug)]
@@ -337,8 +381,20 @@ fn options(select: Select) -> Result<RunOptions, RunError> {
             frozen: select.frozen,
         },
         harness_args: select.harness_args,
+        github_summary: github_summary(),
         ..RunOptions::default()
     })
+}
+
+/// The file GitHub Actions collects a step's markdown summary from.
+fn github_summary() -> Option<PathBuf> {
+    std::env::var_os("GITHUB_STEP_SUMMARY")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn partition(spec: Option<&str>) -> Result<Option<Partition>, RunError> {
+    Ok(spec.map(str::parse).transpose()?)
 }
 
 /// Runs the command and returns the exit code.
@@ -357,6 +413,7 @@ pub fn execute(cli: Cli) -> u8 {
                 }
             }
         }
+        Some(Command::Merge(merge)) => merge_command(merge, cli.run.select),
         None => run_command(cli.run),
     };
     match result {
@@ -468,8 +525,15 @@ fn run_command(args: RunArgs) -> Result<u8, RunError> {
     opts.gates = args.gates;
     opts.no_fail_fast = args.no_fail_fast;
     opts.verbose = args.verbose;
-    let mut sink = sink(args.no_progress, opts.verbose);
-    let outcome = runner::run(&opts, sink.as_mut(), &mut std::io::stderr())?;
+    opts.partition = partition(args.partition.as_deref())?;
+    opts.stdout_reserved = args.message_format == MessageFormat::Json;
+    let mut lines = sink(args.no_progress, opts.verbose);
+    let mut json = JsonSink::new(std::io::stdout());
+    let mut sinks: Vec<&mut dyn Sink> = vec![lines.as_mut()];
+    if args.message_format == MessageFormat::Json {
+        sinks.push(&mut json);
+    }
+    let outcome = runner::run(&opts, &mut Tee(sinks), &mut std::io::stderr())?;
     Ok(outcome.exit_code)
 }
 
@@ -624,8 +688,66 @@ fn doctor_command(args: DoctorArgs) -> Result<u8, RunError> {
     })
 }
 
+fn merge_command(args: MergeArgs, select: Select) -> Result<u8, RunError> {
+    if let Some(flag) = selection_flag(&select) {
+        return Err(tiered::merge::MergeError::SelectionFlag { flag: flag.into() }.into());
+    }
+    let config_dir = match select.manifest_path {
+        Some(m) => std::path::absolute(&m)
+            .unwrap_or(m)
+            .parent()
+            .map(|d| d.to_path_buf())
+            .unwrap_or_default(),
+        None => std::env::current_dir().map_err(|source| RunError::Io {
+            what: "cannot read the current directory".into(),
+            source,
+        })?,
+    };
+    let opts = tiered::merge::MergeOptions {
+        reports: args.reports,
+        gates: args.gates,
+        junit: args.junit,
+        json: args.json,
+        html: args.html,
+        github_summary: github_summary(),
+        config_dir,
+    };
+    let mut json = JsonSink::new(std::io::stdout());
+    let mut none = Tee(Vec::new());
+    let sink: &mut dyn Sink = match args.message_format {
+        MessageFormat::Json => &mut json,
+        MessageFormat::Human => &mut none,
+    };
+    let outcome = tiered::merge::merge(&opts, sink, &mut std::io::stderr())?;
+    Ok(outcome.exit_code)
+}
+
+/// The first selection flag given, which `merge` does not take.
+fn selection_flag(s: &Select) -> Option<&'static str> {
+    [
+        (!s.tiers.is_empty(), "--tier"),
+        (!s.packages.is_empty(), "--package"),
+        (s.workspace, "--workspace"),
+        (!s.exclude.is_empty(), "--exclude"),
+        (!s.tests.is_empty(), "--test"),
+        (!s.features.is_empty(), "--features"),
+        (s.all_features, "--all-features"),
+        (s.no_default_features, "--no-default-features"),
+        (s.release, "--release"),
+        (s.profile.is_some(), "--profile"),
+        (s.target_dir.is_some(), "--target-dir"),
+        (s.locked, "--locked"),
+        (s.offline, "--offline"),
+        (s.frozen, "--frozen"),
+        (!s.harness_args.is_empty(), "arguments after `--`"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag))
+}
+
 fn list_command(args: ListArgs) -> Result<u8, RunError> {
-    let opts = options(args.select)?;
+    let mut opts = options(args.select)?;
+    opts.partition = partition(args.partition.as_deref())?;
     let listing = runner::list(&opts)?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -653,10 +775,29 @@ fn list_command(args: ListArgs) -> Result<u8, RunError> {
         for b in &listing.build_failures {
             let _ = writeln!(out, "did not build: {} ({})", b.target, b.package);
         }
-        let _ = writeln!(out, "{} tests", listing.tests.len());
+        match &listing.partition {
+            Some(shard) => {
+                let _ = writeln!(
+                    out,
+                    "{} tests (shard {} of the {} selected)",
+                    listing.tests.len(),
+                    shard.partition,
+                    shard.selected
+                );
+            }
+            None => {
+                let _ = writeln!(out, "{} tests", listing.tests.len());
+            }
+        }
     }
     Ok(
-        if listing.tests.is_empty() && listing.build_failures.is_empty() {
+        if listing
+            .partition
+            .as_ref()
+            .map_or(listing.tests.len(), |p| p.selected)
+            == 0
+            && listing.build_failures.is_empty()
+        {
             exit_codes::NO_TESTS
         } else {
             exit_codes::SUCCESS

@@ -56,16 +56,7 @@ fn ms(d: f64) -> JDuration {
 /// The one-line summary for a `message` attribute: the panic's first line
 /// with its location (`assertion failed: x (at src/a.rs:3:5)`).
 fn first_line(text: &str) -> String {
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let first = lines.next().unwrap_or("");
-    let line = match first
-        .strip_prefix("panicked at ")
-        .and_then(|l| l.strip_suffix(':'))
-    {
-        Some(location) => format!("{} (at {location})", lines.next().unwrap_or("panicked")),
-        None => first.to_string(),
-    };
-    xml_chars(&line)
+    xml_chars(&super::headline(text))
 }
 
 fn testcase(t: &TestEntry) -> TestCase {

@@ -1,6 +1,7 @@
 //! The session report: everything one `cargo tiered` run measured and judged,
 //! and the writers that turn it into JSON ([`json`]), JUnit XML ([`junit`],
-//! behind the internal feature) and the terminal summary ([`summary`]).
+//! behind the internal feature), HTML ([`html`]), the terminal summary
+//! ([`summary`]) and the GitHub Actions job summary ([`github`]).
 //!
 //! [`SessionReport`] is the single model all three read, so the numbers a CI
 //! system ingests are the numbers a person reads. Its serde form *is* the
@@ -14,6 +15,7 @@ use crate::gates::GateResult;
 use crate::protocol::Outcome;
 use crate::rates::{Counts, Rates};
 
+pub mod github;
 pub mod html;
 pub mod json;
 #[cfg(feature = "_cargo_tiered")]
@@ -138,6 +140,28 @@ pub struct SessionReport {
     pub load: Vec<crate::load::LoadReport>,
     /// Wall time of the whole run, build included, in milliseconds.
     pub duration_ms: f64,
+    /// The shard this run was (`--partition`): every count above is over
+    /// its share of the selection; the whole selection's are in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<crate::partition::ShardInfo>,
+    /// The shards this report was merged from (`cargo tiered merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<crate::partition::MergedShards>,
+}
+
+/// The one-line summary of a failure message: its first line, or for a
+/// panic the message's first line with its location
+/// (`assertion failed: x (at src/a.rs:3:5)`).
+pub fn headline(text: &str) -> String {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or("");
+    match first
+        .strip_prefix("panicked at ")
+        .and_then(|l| l.strip_suffix(':'))
+    {
+        Some(location) => format!("{} (at {location})", lines.next().unwrap_or("panicked")),
+        None => first.to_string(),
+    }
 }
 
 /// What a run measured, before it is judged.
@@ -245,6 +269,8 @@ impl SessionReport {
             operations: Vec::new(),
             load: Vec::new(),
             duration_ms,
+            partition: None,
+            merged: None,
         }
     }
 

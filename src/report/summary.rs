@@ -9,8 +9,35 @@ use std::io::{self, Write};
 use super::{SessionReport, Verdict};
 use crate::protocol::Outcome;
 
-fn rate(r: Option<f64>) -> String {
+/// A rate as `85.7%`, or `n/a` when not measured.
+pub fn rate(r: Option<f64>) -> String {
     r.map_or_else(|| "n/a".to_string(), |v| format!("{v:.1}%"))
+}
+
+/// A gate criterion's required and measured values, in words
+/// (`>= 90.0%` and `85.7%`, `<= 0` and `2`, `4 up` and `3 up`).
+pub fn criterion_values(c: &crate::gates::CriterionResult) -> (String, String) {
+    match c.name.as_str() {
+        "services_operational" => (
+            format!("{} up", c.required),
+            c.actual
+                .map_or("not measured".into(), |a| format!("{a} up")),
+        ),
+        "sla_met" => (
+            format!("{} met", c.required),
+            c.actual
+                .map_or("not measured".into(), |a| format!("{a} met")),
+        ),
+        "no_mocking" | "max_failed" => (
+            format!("<= {}", c.required),
+            c.actual.map_or("not measured".into(), |a| format!("{a}")),
+        ),
+        _ => (
+            format!(">= {:.1}%", c.required),
+            c.actual
+                .map_or("not measured".into(), |a| format!("{a:.1}%")),
+        ),
+    }
 }
 
 /// Makes text safe for a terminal: control characters (ESC, NUL, …) are
@@ -56,6 +83,37 @@ pub fn service_line(r: &crate::services::ServiceReport) -> String {
             r.error.as_deref().unwrap_or("unknown error")
         )
     }
+}
+
+/// What a shard's or a merged report says about its shards, in words.
+pub fn shard_lines(report: &SessionReport) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(p) = &report.partition {
+        let whole: u64 = p.suite.values().map(|c| c.declared).sum();
+        lines.push(format!(
+            "shard {}: {} of the selection's {whole} declared tests are this shard's; the counts and rates above are over them (`cargo tiered merge` joins the shards' JSON reports)",
+            p.partition(),
+            report.totals.declared
+        ));
+    }
+    if let Some(m) = &report.merged {
+        let list = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+        lines.push(format!(
+            "merged {} of {} {} shards: {}",
+            m.shards.len(),
+            m.count,
+            m.kind.as_str(),
+            list(&m.shards)
+        ));
+        if !m.missing.is_empty() {
+            lines.push(format!(
+                "warning: shard(s) {} of {} missing: their tests count as declared and not executed, and the verdict is FAIL",
+                list(&m.missing),
+                m.count
+            ));
+        }
+    }
+    lines
 }
 
 /// Writes the summary.
@@ -240,27 +298,7 @@ pub fn write(
         )?;
         for g in &report.gates {
             for c in &g.criteria {
-                let (required, actual) = match c.name.as_str() {
-                    "services_operational" => (
-                        format!("{} up", c.required),
-                        c.actual
-                            .map_or("not measured".into(), |a| format!("{a} up")),
-                    ),
-                    "sla_met" => (
-                        format!("{} met", c.required),
-                        c.actual
-                            .map_or("not measured".into(), |a| format!("{a} met")),
-                    ),
-                    "no_mocking" | "max_failed" => (
-                        format!("<= {}", c.required),
-                        c.actual.map_or("not measured".into(), |a| format!("{a}")),
-                    ),
-                    _ => (
-                        format!(">= {:.1}%", c.required),
-                        c.actual
-                            .map_or("not measured".into(), |a| format!("{a:.1}%")),
-                    ),
-                };
+                let (required, actual) = criterion_values(c);
                 writeln!(
                     w,
                     "{:<14} {:<20} {:>10} {:>10}  {}",
@@ -277,6 +315,9 @@ pub fn write(
         }
     }
     writeln!(w)?;
+    for line in shard_lines(report) {
+        writeln!(w, "{line}")?;
+    }
     for r in reports_written {
         writeln!(w, "{r}")?;
     }

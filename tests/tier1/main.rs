@@ -23,5 +23,9 @@ mod sla;
 mod mocking;
 // The git hook script: quoting, the marker, the pre-commit framework manifest.
 mod hook;
+// CI sharding: --partition specs, which shard a test falls in, merging shards.
+mod partition;
+// CI output: the GitHub step summary (escaping, size cap), JSON-lines events.
+mod ci_summaries;
 
 tiered::main!();

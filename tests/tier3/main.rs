@@ -30,5 +30,9 @@ mod sla;
 mod daily;
 // `cargo tiered hook`: the git hook it installs, chains, runs and removes.
 mod hook;
+// CI sharding: --partition on run and list, `cargo tiered merge` of the shards.
+mod sharding;
+// CI output: the GitHub step summary, --message-format json on stdout.
+mod ci_output;
 
 tiered::main!();

@@ -4,7 +4,8 @@ use crate::support::{assert_valid_junit, run, run_env, session_containers};
 
 #[tiered::test(tier = 3, timeout = "15m")]
 fn a_run_on_real_services_reports_them_redacts_and_leaves_nothing() {
-    let r = run("services", &[]);
+    // Events streamed on stdout are redacted like the reports.
+    let r = run("services", &["--message-format", "json"]);
     assert_eq!(r.code, 1, "one test fails on purpose:\n{}", r.stderr);
     let j = r.json();
     let services = j["services"].as_array().unwrap();
@@ -49,11 +50,21 @@ fn a_run_on_real_services_reports_them_redacts_and_leaves_nothing() {
             "{field}: {text}"
         );
     }
+    let streamed = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("\"type\":\"test-finished\"") && l.contains("leaks_its_urls"))
+        .expect("the failure is streamed as a test-finished event");
+    assert!(
+        streamed.contains("postgres://tiered:****@127.0.0.1:"),
+        "{streamed}"
+    );
     let everything = format!(
-        "{}{}{}",
+        "{}{}{}{}",
         r.junit(),
         serde_json::to_string(&j).unwrap(),
-        r.stderr
+        r.stderr,
+        r.stdout
     );
     for (i, _) in everything.match_indices("postgres://tiered:") {
         let rest = &everything[i + "postgres://tiered:".len()..];

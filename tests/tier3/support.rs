@@ -111,8 +111,29 @@ fn command(fixture_name: &str) -> Command {
         .current_dir(&ws)
         .env("CARGO_TARGET_DIR", fixtures_target())
         .env_remove("TIERED_CONFIG")
+        .env_remove("GITHUB_STEP_SUMMARY")
         .env("RUST_BACKTRACE", "0");
     cmd
+}
+
+/// Runs `cargo tiered merge REPORTS… ARGS` in a fresh directory (no
+/// `tiered.toml` around it), asking for both merged reports there.
+pub fn merge(reports: &[PathBuf], args: &[&str], envs: &[(&str, &Path)]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(cargo_tiered());
+    cmd.arg("tiered")
+        .arg("merge")
+        .args(reports)
+        .arg("--json")
+        .arg(dir.path().join("report.json"))
+        .arg("--junit")
+        .arg(dir.path().join("junit.xml"))
+        .args(args)
+        .current_dir(dir.path())
+        .env_remove("TIERED_CONFIG")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .envs(envs.iter().copied());
+    finish(cmd, dir)
 }
 
 fn finish(mut cmd: Command, dir: tempfile::TempDir) -> Run {
