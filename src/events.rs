@@ -31,6 +31,15 @@ pub enum Event<'a> {
         /// Selected tests in it.
         tests: usize,
     },
+    /// A test of tiers 2–3 started (tier-1 tests are reported as they finish).
+    TestStarted {
+        /// Target name.
+        binary: &'a str,
+        /// libtest-style name.
+        name: &'a str,
+        /// Its tier.
+        tier: u8,
+    },
     /// One test finished (or was accounted for without running).
     TestFinished(&'a TestEntry),
     /// A harness binary exited.

@@ -102,6 +102,7 @@ pub fn run() -> ExitCode {
                         .services()
                         .contains(&"neo4j")
                         .then(|| GRAPH_TURN.lock().unwrap_or_else(|p| p.into_inner()));
+                    results.started(def.full_name(), def.tier);
                     run_in_child(def, nocapture)
                 } else {
                     execute(def)
@@ -409,6 +410,18 @@ impl ResultsFile {
     }
 
     fn append(&self, record: &TestRecord) {
+        // Written as the record itself: `ResultLine::Finished` is untagged.
+        self.write(record);
+    }
+
+    fn started(&self, name: String, tier: u8) {
+        self.write(&crate::protocol::ResultLine::Started {
+            started: name,
+            tier,
+        });
+    }
+
+    fn write(&self, record: &impl serde::Serialize) {
         if let Some(file) = self.0 {
             let mut line = serde_json::to_vec(record).expect("a record always serializes");
             line.push(b'\n');

@@ -97,6 +97,23 @@ impl Outcome {
     }
 }
 
+/// One line of the results file: a test of tiers 2–3 that started (tier-1
+/// tests run in-process in moments and are reported when they finish), or
+/// a finished test's record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ResultLine {
+    /// A test started.
+    Started {
+        /// Its libtest-style name.
+        started: String,
+        /// Its tier.
+        tier: u8,
+    },
+    /// A test finished.
+    Finished(TestRecord),
+}
+
 /// One finished test, as the harness reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestRecord {

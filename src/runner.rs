@@ -27,7 +27,7 @@ use crate::exit_codes;
 use crate::gates::{self, UnknownGate};
 use crate::partition::{Partition, PartitionError, ShardInfo, SuiteCounts};
 use crate::perf::Recorded;
-use crate::protocol::{self, ListedTest, Outcome, TestRecord};
+use crate::protocol::{self, ListedTest, Outcome, ResultLine, TestRecord};
 use crate::report::{self, BuildFailure, SessionReport, TestEntry};
 use crate::scan;
 use crate::services::kept;
@@ -790,7 +790,7 @@ impl Plan {
 }
 
 /// Reads the complete lines appended to a results file since `pos`.
-fn read_new_records(file: &mut std::fs::File, pos: &mut u64) -> Vec<TestRecord> {
+fn read_new_records(file: &mut std::fs::File, pos: &mut u64) -> Vec<ResultLine> {
     let mut out = Vec::new();
     if file.seek(SeekFrom::Start(*pos)).is_err() {
         return out;
@@ -804,7 +804,7 @@ fn read_new_records(file: &mut std::fs::File, pos: &mut u64) -> Vec<TestRecord> 
         None => return out,
     };
     for line in buf[..complete].lines().map_while(Result::ok) {
-        if let Ok(r) = serde_json::from_str::<TestRecord>(&line) {
+        if let Ok(r) = serde_json::from_str::<ResultLine>(&line) {
             out.push(r);
         }
     }
@@ -920,11 +920,22 @@ fn run_binary(
     let mut pos = 0u64;
     let mut entries: Vec<TestEntry> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
-    let mut handle = |records: Vec<TestRecord>,
+    let mut handle = |records: Vec<ResultLine>,
                       entries: &mut Vec<TestEntry>,
                       measured: &mut Recorded,
                       sink: &mut dyn Sink| {
-        for mut r in records {
+        for line in records {
+            let mut r = match line {
+                ResultLine::Started { started, tier } => {
+                    sink.event(&Event::TestStarted {
+                        binary: &p.target.name,
+                        name: &started,
+                        tier,
+                    });
+                    continue;
+                }
+                ResultLine::Finished(r) => r,
+            };
             if let Some(rec) = r.perf.take() {
                 measured.samples.extend(rec.samples);
                 measured.load.extend(rec.load);

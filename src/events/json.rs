@@ -3,7 +3,7 @@
 //! [`JsonSink`] writes to standard output what the terminal sink shows on
 //! standard error, for tools: each line is an object whose `"type"` says
 //! what happened — `build-finished`, `service-starting`, `service-ready`,
-//! `note`, `run-planned`, `binary-started`,
+//! `note`, `run-planned`, `binary-started`, `test-started` (tiers 2–3),
 //! `test-finished`, `binary-finished`, then one `gate-evaluated` per
 //! requested gate and last `run-finished` with the verdict. The fields are
 //! those of the JSON report's corresponding entries, so one schema serves
@@ -43,6 +43,11 @@ enum Line<'a> {
     BinaryStarted {
         binary: &'a str,
         tests: usize,
+    },
+    TestStarted {
+        binary: &'a str,
+        name: &'a str,
+        tier: u8,
     },
     TestFinished(&'a TestEntry),
     BinaryFinished {
@@ -109,6 +114,11 @@ impl<W: Write> Sink for JsonSink<W> {
             Event::BinaryStarted { binary, tests } => self.line(&Line::BinaryStarted {
                 binary,
                 tests: *tests,
+            }),
+            Event::TestStarted { binary, name, tier } => self.line(&Line::TestStarted {
+                binary,
+                name,
+                tier: *tier,
             }),
             Event::TestFinished(t) => self.line(&Line::TestFinished(t)),
             Event::BinaryFinished {

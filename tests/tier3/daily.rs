@@ -4,6 +4,19 @@ use std::time::{Duration, Instant};
 
 use crate::support::{cargo_tiered, fixture, fixtures_target, repo, run_env, session_containers};
 
+/// A command that sees none of this run's own session (this suite runs
+/// under `cargo tiered`, which hands its tests `TIERED_*` variables): the
+/// process under test must find the kept services by itself.
+fn outside_session(program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("TIERED_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
 fn with_path(cmd: &mut Command) -> &mut Command {
     let bin_dir = cargo_tiered().parent().unwrap();
     let path = std::env::var("PATH").unwrap_or_default();
@@ -73,7 +86,7 @@ fn kept_services_are_reused_replaced_when_dead_and_removed_by_down() {
 
     // The harness binary under plain `cargo test` finds them too.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(&cargo)
+    let out = outside_session(&cargo)
         .args(["test", "--test", "suite", "--", "--skip", "leaks"])
         .current_dir(fixture("services"))
         .env("CARGO_TARGET_DIR", fixtures_target())
@@ -86,7 +99,7 @@ fn kept_services_are_reused_replaced_when_dead_and_removed_by_down() {
     assert!(!stderr.contains("ready in"), "nothing started: {stderr}");
 
     // nextest runs one process per test; each connects to the kept ones.
-    let out = Command::new(&cargo)
+    let out = outside_session(&cargo)
         .args([
             "nextest",
             "run",
@@ -187,7 +200,7 @@ setup = "tiered-services"
     )
     .unwrap();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = with_path(&mut Command::new(&cargo))
+    let out = with_path(&mut outside_session(&cargo))
         .args([
             "nextest",
             "run",

@@ -55,6 +55,21 @@ fn a_run_on_real_services_reports_them_redacts_and_leaves_nothing() {
         .lines()
         .find(|l| l.contains("\"type\":\"test-finished\"") && l.contains("leaks_its_urls"))
         .expect("the failure is streamed as a test-finished event");
+    // Tests of tiers 2-3 are announced when they start, before they finish.
+    let position = |kind: &str| {
+        r.stdout
+            .lines()
+            .position(|l| l.contains(kind) && l.contains("\"stores_a_row\""))
+            .unwrap_or_else(|| panic!("no {kind} event for stores_a_row:\n{}", r.stdout))
+    };
+    assert!(position("\"type\":\"test-started\"") < position("\"type\":\"test-finished\""));
+    for kind in ["service-starting", "service-ready", "run-planned"] {
+        assert!(
+            r.stdout.contains(&format!("\"type\":\"{kind}\"")),
+            "no {kind} event:\n{}",
+            r.stdout
+        );
+    }
     assert!(
         streamed.contains("postgres://tiered:****@127.0.0.1:"),
         "{streamed}"
