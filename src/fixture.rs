@@ -29,6 +29,8 @@ struct ContextInner {
     tier: u8,
     teardowns: Mutex<Vec<Teardown>>,
     recorder: crate::perf::Recorder,
+    /// Time spent setting up fixtures, in microseconds.
+    setup_us: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for ContextInner {
@@ -49,6 +51,7 @@ impl TestContext {
                 tier,
                 teardowns: Mutex::new(Vec::new()),
                 recorder: crate::perf::Recorder::default(),
+                setup_us: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -61,6 +64,18 @@ impl TestContext {
     /// The tier of the test being set up.
     pub fn tier(&self) -> u8 {
         self.inner.tier
+    }
+
+    /// How long the test waited for its fixtures (`None` when it had none).
+    pub fn setup_time(&self) -> Option<std::time::Duration> {
+        match self
+            .inner
+            .setup_us
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => None,
+            us => Some(std::time::Duration::from_micros(us)),
+        }
     }
 
     /// Where the test's measurements are kept.
@@ -282,7 +297,11 @@ impl std::error::Error for FixtureError {}
 /// Sets up the fixture `F` for a test; a failure makes the test an error.
 #[doc(hidden)]
 pub async fn setup_fixture<F: Fixture>(ctx: &TestContext) -> Result<F, TestFailure> {
-    F::setup(ctx)
-        .await
-        .map_err(|e| TestFailure::Error(e.to_string()))
+    let start = std::time::Instant::now();
+    let fixture = F::setup(ctx).await;
+    let us = (start.elapsed().as_micros() as u64).max(1);
+    ctx.inner
+        .setup_us
+        .fetch_add(us, std::sync::atomic::Ordering::Relaxed);
+    fixture.map_err(|e| TestFailure::Error(e.to_string()))
 }

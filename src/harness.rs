@@ -514,6 +514,7 @@ pub fn execute(def: &'static TestDef) -> TestRecord {
             stdout: None,
             stderr: None,
             perf: None,
+            setup_ms: None,
         };
     }
     let body_ctx = ctx.clone();
@@ -559,6 +560,7 @@ pub fn execute(def: &'static TestDef) -> TestRecord {
         stdout: None,
         stderr: None,
         perf: (recorded != crate::perf::Recorded::default()).then_some(recorded),
+        setup_ms: ctx.setup_time().map(|d| d.as_secs_f64() * 1000.0),
     }
 }
 
@@ -696,6 +698,7 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
             stdout: None,
             stderr: None,
             perf: None,
+            setup_ms: None,
         };
     }
     let out = child_out_path();
@@ -709,6 +712,7 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
         stdout: None,
         stderr: None,
         perf: None,
+        setup_ms: None,
     };
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
@@ -756,7 +760,8 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
             }
             Ok(None) => {
                 thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(20));
+                // Polled often: the wait is part of every test's wall time.
+                pause = (pause * 2).min(Duration::from_millis(2));
             }
             Err(e) => break Err(format!("lost track of the test process: {e}")),
         }

@@ -138,4 +138,7 @@ pub struct TestRecord {
     /// What the test measured with `tiered::Perf`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perf: Option<crate::perf::Recorded>,
+    /// How long its fixtures took to set up, in ms (tests with fixtures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_ms: Option<f64>,
 }

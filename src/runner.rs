@@ -706,6 +706,7 @@ fn plan(ws: &Workspace, built: Built, tiers: TierSet, args: &Arguments) -> Resul
                         message: Some(why),
                         stdout: None,
                         stderr: None,
+                        setup_ms: None,
                     });
                 }
             }
@@ -823,6 +824,7 @@ fn entry(binary: &str, r: TestRecord) -> TestEntry {
         message: r.message,
         stdout: r.stdout.filter(|_| keep_output),
         stderr: r.stderr.filter(|_| keep_output),
+        setup_ms: r.setup_ms,
     }
 }
 
@@ -1006,6 +1008,7 @@ fn run_binary(
             message,
             stdout: None,
             stderr: None,
+            setup_ms: None,
         };
         redact_entry(&mut e, secrets);
         sink.event(&Event::TestFinished(&e));
@@ -1081,6 +1084,7 @@ pub fn run(
                     }),
                     stdout: None,
                     stderr: None,
+                    setup_ms: None,
                 };
                 sink.event(&Event::TestFinished(&e));
                 tests.push(e);

@@ -73,6 +73,10 @@ pub struct TestEntry {
     /// Captured standard error (failures only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr: Option<String>,
+    /// How long the test waited for its fixtures, in ms (tests with
+    /// fixtures only): a fresh database, a logical Redis database, ….
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_ms: Option<f64>,
 }
 
 /// A test target that did not build.

@@ -36,7 +36,9 @@ pub(crate) async fn start(ctx: &StartCtx) -> Result<Started, String> {
         .with_password(&ctx.secret)
         .with_db_name("postgres")
         .with_name(name)
-        .with_tag(tag);
+        .with_tag(tag)
+        // See `fast_auth`.
+        .with_env_var("POSTGRES_HOST_AUTH_METHOD", "md5");
     let container = ctx
         .apply(request, ServiceKind::Postgres)
         .start()
@@ -46,6 +48,9 @@ pub(crate) async fn start(ctx: &StartCtx) -> Result<Started, String> {
     let port = started.port;
     let url = format!("postgres://{USER}:{}@127.0.0.1:{port}/postgres", ctx.secret);
     let version = retry_until(ctx.deadline, || probe(&url)).await?;
+    fast_auth(&url, &ctx.secret)
+        .await
+        .map_err(|e| format!("storing the session's password as md5 failed: {e}"))?;
     build_template(&url, &ctx.postgres_migrations, &ctx.postgres_fixtures)
         .await
         .map_err(|e| format!("building the template database failed: {e}"))?;
@@ -53,6 +58,22 @@ pub(crate) async fn start(ctx: &StartCtx) -> Result<Started, String> {
         .with_env(ServiceKind::Postgres.url_env(), url)
         .with_version(version)
         .with_endpoint(format!("postgres://{USER}@127.0.0.1:{port}/postgres")))
+}
+
+/// Stores the session's password as an md5 hash, so each test's connections
+/// authenticate with md5 instead of SCRAM-SHA-256, whose 4,096 PBKDF2
+/// rounds cost tens of milliseconds per connection in an unoptimised
+/// (debug) build — time every test would wait. The server is a throwaway,
+/// published on 127.0.0.1 only, with a random 128-bit password; `pg_hba`
+/// asks for `md5` (`POSTGRES_HOST_AUTH_METHOD`), which also accepts a
+/// SCRAM-stored password, so the first connection works either way.
+async fn fast_auth(url: &str, secret: &str) -> Result<(), sqlx::Error> {
+    let mut conn = PgConnection::connect(url).await?;
+    conn.execute("SET password_encryption = 'md5'").await?;
+    // The secret is hex: no quoting issue.
+    conn.execute(format!("ALTER ROLE {USER} PASSWORD '{secret}'").as_str())
+        .await?;
+    conn.close().await
 }
 
 /// One real round trip: `select version()`, shortened to "PostgreSQL 15.x".

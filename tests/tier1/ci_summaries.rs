@@ -57,6 +57,7 @@ fn github_summary_stays_under_the_limit_with_many_failures() {
             message: Some(format!("assertion failed: {}", "m".repeat(300))),
             stdout: None,
             stderr: None,
+            setup_ms: None,
         });
     }
     let md = markdown(&r, LIMIT);

@@ -195,6 +195,7 @@ fn entry(binary: &str, name: &str, tier: u8, outcome: Outcome) -> TestEntry {
         message: (outcome == Outcome::Failed).then(|| "boom".to_string()),
         stdout: None,
         stderr: None,
+        setup_ms: None,
     }
 }
 

@@ -15,6 +15,7 @@ fn entry(name: &str, tier: u8, outcome: Outcome, message: Option<&str>) -> TestE
         message: message.map(str::to_string),
         stdout: None,
         stderr: None,
+        setup_ms: None,
     }
 }
 

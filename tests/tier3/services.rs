@@ -35,6 +35,13 @@ fn a_run_on_real_services_reports_them_redacts_and_leaves_nothing() {
         "passed"
     );
     assert_eq!(r.test("unit_runs_without_services")["outcome"], "passed");
+    // A test with fixtures reports how long it waited for them.
+    let waited = r.test("stores_a_row")["setup_ms"].as_f64().unwrap();
+    assert!(waited > 0.0 && waited < 30_000.0, "{waited}");
+    assert!(r
+        .test("unit_runs_without_services")
+        .get("setup_ms")
+        .is_none());
     // The URLs a test printed carry no password in any report.
     let leak = r.test("leaks_its_urls");
     assert_eq!(leak["outcome"], "failed");
