@@ -12,7 +12,7 @@
 //! test processes themselves (a nextest setup script writing `NEXTEST_ENV`).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -207,8 +207,7 @@ pub fn env(opts: &RunOptions) -> Result<Vec<(String, String)>, RunError> {
 }
 
 /// Formats seconds as `1h02m`, `3m05s` or `12s`.
-pub fn uptime(secs: u64) -> String {
-    let d = Duration::from_secs(secs).as_secs();
+pub fn uptime(d: u64) -> String {
     match d {
         0..=59 => format!("{d}s"),
         60..=3599 => format!("{}m{:02}s", d / 60, d % 60),
