@@ -27,11 +27,32 @@ pub const PASSWORD_ENV: &str = "TIERED_NEO4J_PASSWORD";
 /// Offers Bolt 5.0–5.7, 4.0–4.4 and 3.0 and returns the version the server
 /// picked, e.g. `(5, 4)`. A server that answers is a server that is up.
 pub async fn bolt_handshake(host: &str, port: u16) -> Result<(u8, u8), String> {
+    handshake(
+        host,
+        port,
+        &[0, 7, 7, 5, 0, 4, 4, 4, 0, 0, 0, 3, 0, 0, 0, 0],
+    )
+    .await
+}
+
+/// Whether the server speaks a Bolt 4 version, the only ones the neo4rs
+/// client offers (Neo4j 4 and 5 do; a Bolt-5-only stand-in does not).
+async fn speaks_bolt4(host: &str, port: u16) -> bool {
+    handshake(
+        host,
+        port,
+        &[0, 4, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    )
+    .await
+    .is_ok()
+}
+
+async fn handshake(host: &str, port: u16, offers: &[u8; 16]) -> Result<(u8, u8), String> {
     let mut s = TcpStream::connect((host, port))
         .await
         .map_err(|e| e.to_string())?;
     let mut hello = vec![0x60, 0x60, 0xB0, 0x17];
-    hello.extend_from_slice(&[0, 7, 7, 5, 0, 4, 4, 4, 0, 0, 0, 3, 0, 0, 0, 0]);
+    hello.extend_from_slice(offers);
     s.write_all(&hello).await.map_err(|e| e.to_string())?;
     let mut reply = [0u8; 4];
     tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut reply))
@@ -45,6 +66,11 @@ pub async fn bolt_handshake(host: &str, port: u16) -> Result<(u8, u8), String> {
 }
 
 async fn server_version(uri: &str, password: &str) -> Option<String> {
+    let rest = uri.strip_prefix("bolt://").unwrap_or(uri);
+    let (host, port) = rest.rsplit_once(':')?;
+    if !speaks_bolt4(host, port.parse().ok()?).await {
+        return None;
+    }
     let graph = neo4rs::Graph::new(uri, USER, password).await.ok()?;
     let mut rows = tokio::time::timeout(
         Duration::from_secs(5),
@@ -71,7 +97,7 @@ pub(crate) async fn probe(uri: &str, password: &str) -> Result<String, String> {
     let (major, minor) = bolt_handshake(host, port).await?;
     Ok(match server_version(uri, password).await {
         Some(v) => v,
-        None => format!("Bolt {major}.{minor} (dbms.components() did not answer over neo4rs)"),
+        None => format!("Bolt {major}.{minor} (no Bolt 4 for neo4rs to ask dbms.components())"),
     })
 }
 
@@ -94,7 +120,7 @@ pub(crate) async fn start(ctx: &StartCtx) -> Result<Started, String> {
     let uri = format!("bolt://127.0.0.1:{port}");
     let version = match server_version(&uri, &ctx.secret).await {
         Some(v) => v,
-        None => format!("Bolt {major}.{minor} (dbms.components() did not answer over neo4rs)"),
+        None => format!("Bolt {major}.{minor} (no Bolt 4 for neo4rs to ask dbms.components())"),
     };
     Ok(started
         .with_env(ServiceKind::Neo4j.url_env(), uri.clone())
