@@ -41,6 +41,9 @@ pub struct ServiceSettings {
     pub migrations: Option<String>,
     /// PostgreSQL only: SQL files applied to the template after migrations.
     pub sql_fixtures: Vec<String>,
+    /// PostgreSQL only: keep the server's data directory in memory (a tmpfs
+    /// mount); `false` keeps it on the container's disk. Default `true`.
+    pub tmpfs: Option<bool>,
 }
 
 /// `[mocking]`: what the NO MOCKING check looks for, and what it allows.
@@ -81,6 +84,7 @@ struct RawPostgres {
     migrations: Option<String>,
     #[serde(default)]
     sql_fixtures: Vec<String>,
+    tmpfs: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -385,6 +389,7 @@ impl Config {
                     image: image("postgres", pg.image)?,
                     migrations: pg.migrations,
                     sql_fixtures: pg.sql_fixtures,
+                    tmpfs: pg.tmpfs,
                 },
             );
         }

@@ -86,6 +86,8 @@ pub fn run() -> ExitCode {
         })
         .flat_map(|d| d.services())
         .collect();
+    // Listing runs nothing: no services for it.
+    let needed = if args.list { Vec::new() } else { needed };
     let session = match sessions::start(&needed) {
         Ok(s) => s,
         Err(code) => return code,
@@ -115,6 +117,8 @@ pub fn run() -> ExitCode {
         })
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
+    #[cfg(feature = "postgres")]
+    crate::services::postgres::handoff::finish(runtime(), Duration::from_secs(10));
     sessions::finish(session);
     conclusion.exit_code()
 }
@@ -611,6 +615,8 @@ fn run_child(name: &str) -> ExitCode {
     // Safe here: no other thread runs yet.
     std::env::remove_var(CHILD_TEST_ENV);
     std::env::remove_var(CHILD_OUT_ENV);
+    #[cfg(feature = "postgres")]
+    crate::services::postgres::handoff::adopt_from_env();
     install_panic_hook(false);
     let record = execute(def);
     let json = serde_json::to_vec(&record).expect("a record always serializes");
@@ -685,6 +691,35 @@ fn unavailable_service(def: &TestDef) -> Option<String> {
     None
 }
 
+/// A PostgreSQL database claimed for the test about to start in a child
+/// process, and how long the claim took (see `postgres::handoff`).
+#[cfg(feature = "postgres")]
+fn handed_database(def: &TestDef) -> Option<(String, Duration)> {
+    if !def.wants(registry::POSTGRES_DATABASE) {
+        return None;
+    }
+    let key = crate::services::ServiceKind::Postgres.url_env();
+    let admin = sessions::env()
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .or_else(|| std::env::var(key).ok())?;
+    crate::services::postgres::handoff::claim(runtime(), &admin)
+}
+
+#[cfg(not(feature = "postgres"))]
+fn handed_database(_def: &TestDef) -> Option<(String, Duration)> {
+    None
+}
+
+#[cfg(feature = "postgres")]
+fn release_database(database: String) {
+    crate::services::postgres::handoff::release(database);
+}
+
+#[cfg(not(feature = "postgres"))]
+fn release_database(_database: String) {}
+
 /// Runs one test in a child process of this binary.
 fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
     let start = Instant::now();
@@ -725,7 +760,14 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
             Stdio::piped()
         }
     };
-    let spawned = Command::new(exe)
+    let handed = handed_database(def);
+    let mut command = Command::new(exe);
+    #[cfg(feature = "postgres")]
+    match &handed {
+        Some((db, _)) => command.env(crate::services::postgres::handoff::HANDED_ENV, db),
+        None => command.env_remove(crate::services::postgres::handoff::HANDED_ENV),
+    };
+    let spawned = command
         .envs(sessions::env().iter().map(|(k, v)| (k, v)))
         .envs(
             SESSION_VALUES
@@ -744,7 +786,12 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
         .spawn();
     let mut child = match spawned {
         Ok(c) => c,
-        Err(e) => return error(format!("cannot start the test process: {e}")),
+        Err(e) => {
+            if let Some((database, _)) = handed {
+                release_database(database);
+            }
+            return error(format!("cannot start the test process: {e}"));
+        }
     };
     let stdout = child.stdout.take().map(capture);
     let stderr = child.stderr.take().map(capture);
@@ -788,6 +835,22 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
         }
     };
     record.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
+    if let Some((database, claimed)) = handed {
+        // The claim is part of the test's wait for its database.
+        let ms = claimed.as_secs_f64() * 1000.0;
+        record.setup_ms = Some(record.setup_ms.unwrap_or(0.0) + ms);
+        if record.outcome == Outcome::Passed {
+            release_database(database);
+        } else {
+            let m = record.message.get_or_insert_with(String::new);
+            if !m.is_empty() {
+                m.push('\n');
+            }
+            m.push_str(&format!(
+                "kept the test database `{database}` for inspection"
+            ));
+        }
+    }
     record.stdout = stdout;
     record.stderr = stderr;
     let secrets = sessions::secrets();

@@ -118,11 +118,25 @@ impl TestDef {
     pub fn services(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
         (self.needs)(&mut v);
+        v.retain(|n| !n.contains('/'));
         v.sort_unstable();
         v.dedup();
         v
     }
+
+    /// Whether a fixture of the test asked for `wish`: a name with a `/`
+    /// that a fixture adds in [`Fixture::needs`](crate::Fixture::needs)
+    /// beside its services, such as [`POSTGRES_DATABASE`].
+    pub fn wants(&self, wish: &str) -> bool {
+        let mut v = Vec::new();
+        (self.needs)(&mut v);
+        v.contains(&wish)
+    }
 }
+
+/// The wish of the [`Postgres`](crate::Postgres) fixture: a database the
+/// harness may claim for the test before its process starts.
+pub const POSTGRES_DATABASE: &str = "postgres/database";
 
 /// Every test registered in this binary, sorted by name.
 pub fn all() -> Vec<&'static TestDef> {

@@ -46,6 +46,8 @@ pub(crate) struct StartCtx {
     pub sla: Duration,
     pub postgres_migrations: Option<PathBuf>,
     pub postgres_fixtures: Vec<PathBuf>,
+    /// PostgreSQL's data directory on a tmpfs mount.
+    pub postgres_tmpfs: bool,
 }
 
 impl StartCtx {
@@ -397,6 +399,11 @@ impl Session {
                 sla: kind.startup_sla(),
                 postgres_migrations: migrations.clone(),
                 postgres_fixtures: fixtures.clone(),
+                postgres_tmpfs: config
+                    .services
+                    .get("postgres")
+                    .and_then(|s| s.tmpfs)
+                    .unwrap_or(true),
             };
             on(Update::Starting {
                 kind,
