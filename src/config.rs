@@ -30,6 +30,8 @@ pub struct Config {
     pub mocking: MockingConfig,
     /// `[sla]`: thresholds per operation.
     pub sla: BTreeMap<String, crate::sla::SlaSpec>,
+    /// `retries = N`: reruns after a failure for tests that set none.
+    pub retries: Option<u32>,
 }
 
 /// `[services.NAME]`: how to run one service.
@@ -66,6 +68,7 @@ struct RawConfig {
     mocking: RawMocking,
     #[serde(default)]
     sla: BTreeMap<String, Spanned<toml::Value>>,
+    retries: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -494,6 +497,7 @@ impl Config {
                 crates: raw.mocking.crates,
                 allow,
             },
+            retries: raw.retries,
         })
     }
 }

@@ -139,6 +139,7 @@ impl<W: Write> Sink for TerminalSink<W> {
             }
             Event::TestFinished(t) => {
                 let word = match t.outcome {
+                    Outcome::Passed if t.flaky => "FLAKY",
                     Outcome::Passed if !self.verbose => return,
                     Outcome::Passed => "PASS",
                     Outcome::Failed => "FAIL",
@@ -148,9 +149,14 @@ impl<W: Write> Sink for TerminalSink<W> {
                     Outcome::NotRun if !self.verbose => return,
                     Outcome::NotRun => "NOT RUN",
                 };
+                let tries = if t.retries.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (run {} times)", t.retries.len() + 1)
+                };
                 writeln!(
                     self.out,
-                    "{word:>11} [{:>8.3}s] tier{} {} {}",
+                    "{word:>11} [{:>8.3}s] tier{} {} {}{tries}",
                     t.duration_ms / 1000.0,
                     t.tier,
                     t.binary,

@@ -28,8 +28,8 @@ use libtest_mimic::{Arguments, Failed, Trial};
 
 use crate::fixture::TestContext;
 use crate::protocol::{
-    ListedTest, Outcome, TestRecord, CHILD_OUT_ENV, CHILD_TEST_ENV, LIST_OUT_ENV, ONLY_ENV,
-    RESULTS_OUT_ENV,
+    Attempt, ListedTest, Outcome, TestRecord, CHILD_OUT_ENV, CHILD_TEST_ENV, LIST_OUT_ENV,
+    ONLY_ENV, RESULTS_OUT_ENV, RETRIES_ENV,
 };
 use crate::registry::{self, ShouldPanic, TestBody, TestDef, TestFailure};
 use crate::tier::TierSet;
@@ -93,21 +93,40 @@ pub fn run() -> ExitCode {
         Err(code) => return code,
     };
     build_session_values(&defs, &args);
+    let default_retries = match default_retries() {
+        Ok(n) => n,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return ExitCode::from(2);
+        }
+    };
     let trials = defs
         .into_iter()
         .map(|def| {
             let results = results.clone();
             Trial::test(def.full_name(), move || {
-                let record = if def.tier().uses_services() {
-                    // A graph has no cheap per-test copy: its tests take turns.
-                    let _turn = def
-                        .services()
-                        .contains(&"neo4j")
-                        .then(|| GRAPH_TURN.lock().unwrap_or_else(|p| p.into_inner()));
-                    results.started(def.full_name(), def.tier);
-                    run_in_child(def, nocapture)
-                } else {
-                    execute(def)
+                let retries = def.retries.unwrap_or(default_retries);
+                let mut failed = Vec::new();
+                let record = loop {
+                    let mut record = if def.tier().uses_services() {
+                        // A graph has no cheap per-test copy: its tests take turns.
+                        let _turn = def
+                            .services()
+                            .contains(&"neo4j")
+                            .then(|| GRAPH_TURN.lock().unwrap_or_else(|p| p.into_inner()));
+                        results.started(def.full_name(), def.tier);
+                        run_in_child(def, nocapture)
+                    } else {
+                        execute(def)
+                    };
+                    let rerun = matches!(record.outcome, Outcome::Failed | Outcome::Error)
+                        && failed.len() < retries as usize;
+                    if rerun {
+                        failed.push(Attempt::of(&record));
+                        continue;
+                    }
+                    record.retries = failed;
+                    break record;
                 };
                 results.append(&record);
                 verdict(&record)
@@ -121,6 +140,17 @@ pub fn run() -> ExitCode {
     crate::services::postgres::handoff::finish(runtime(), Duration::from_secs(10));
     sessions::finish(session);
     conclusion.exit_code()
+}
+
+/// Reruns after a failure for tests that set no `retries`: `TIERED_RETRIES`
+/// (`cargo tiered --retries`, or `retries` in tiered.toml), else 0.
+fn default_retries() -> Result<u32, String> {
+    match std::env::var(RETRIES_ENV) {
+        Err(_) => Ok(0),
+        Ok(v) => v.trim().parse().map_err(|_| {
+            format!("{RETRIES_ENV}={v:?} is not a count of reruns; write e.g. {RETRIES_ENV}=2")
+        }),
+    }
 }
 
 /// The names `cargo tiered --partition` allows this binary to run, when it
@@ -275,7 +305,45 @@ mod sessions {
             },
         ));
         let _ = GIVEN.set((session.env(), session.secrets()));
+        watch_signals(session.id().to_string());
         Ok(Some(session))
+    }
+
+    /// On SIGINT or SIGTERM, removes the containers this binary started and
+    /// exits 128 + the signal: libtest-mimic's threads cannot be stopped in
+    /// an orderly way, and the containers must not outlive the process.
+    fn watch_signals(session: String) {
+        crate::interrupt::install();
+        let _ = std::thread::Builder::new()
+            .name("tiered-signals".into())
+            .spawn(move || loop {
+                let Some(sig) = crate::interrupt::requested() else {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    continue;
+                };
+                eprintln!(
+                    "\n{}: removing the containers of session {session}",
+                    crate::interrupt::name(sig)
+                );
+                let removed = super::runtime().block_on(async {
+                    let Ok((docker, _)) = crate::services::docker::connect(
+                        crate::services::session::DOCKER_PING_LIMIT,
+                    )
+                    .await
+                    else {
+                        return 0;
+                    };
+                    let mut removed = 0;
+                    for id in crate::services::docker::session_containers(&docker, &session).await {
+                        if crate::services::docker::remove(&docker, &id).await.is_ok() {
+                            removed += 1;
+                        }
+                    }
+                    removed
+                });
+                eprintln!("services: removed {removed} container(s) of session {session}");
+                std::process::exit(i32::from(crate::interrupt::exit_code(sig)));
+            });
     }
 
     pub fn finish(session: Option<Session>) {
@@ -519,6 +587,7 @@ pub fn execute(def: &'static TestDef) -> TestRecord {
             stderr: None,
             perf: None,
             setup_ms: None,
+            retries: Vec::new(),
         };
     }
     let body_ctx = ctx.clone();
@@ -565,6 +634,17 @@ pub fn execute(def: &'static TestDef) -> TestRecord {
         stderr: None,
         perf: (recorded != crate::perf::Recorded::default()).then_some(recorded),
         setup_ms: ctx.setup_time().map(|d| d.as_secs_f64() * 1000.0),
+        retries: Vec::new(),
+    }
+}
+
+/// The timeout of a test in a child process (tiers 2–3) that sets none,
+/// after Bazel's test sizes: 5 minutes in tier 2, 15 in tier 3.
+pub fn default_timeout_ms(tier: u8) -> u64 {
+    match tier {
+        1 => 60_000,
+        2 => 300_000,
+        _ => 900_000,
     }
 }
 
@@ -734,6 +814,7 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
             stderr: None,
             perf: None,
             setup_ms: None,
+            retries: Vec::new(),
         };
     }
     let out = child_out_path();
@@ -748,6 +829,7 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
         stderr: None,
         perf: None,
         setup_ms: None,
+        retries: Vec::new(),
     };
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
@@ -795,7 +877,8 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
     };
     let stdout = child.stdout.take().map(capture);
     let stderr = child.stderr.take().map(capture);
-    let deadline = def.timeout_ms.map(|ms| start + Duration::from_millis(ms));
+    let limit_ms = def.timeout_ms.unwrap_or(default_timeout_ms(def.tier));
+    let deadline = Some(start + Duration::from_millis(limit_ms));
     let mut pause = Duration::from_micros(200);
     let status = loop {
         match child.try_wait() {
@@ -803,7 +886,7 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
             Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                break Err(timeout_message(def.timeout_ms.unwrap_or_default()));
+                break Err(timeout_message(limit_ms));
             }
             Ok(None) => {
                 thread::sleep(pause);

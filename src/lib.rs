@@ -29,6 +29,8 @@ pub mod exit_codes;
 pub mod fixture;
 pub mod gates;
 pub mod harness;
+#[cfg(feature = "_services")]
+pub mod interrupt;
 pub mod load;
 pub mod partition;
 pub mod perf;

@@ -157,13 +157,26 @@ pub fn status(opts: &RunOptions) -> Result<Option<(PathBuf, Vec<Status>)>, RunEr
 
 /// `services down`: removes the kept services; returns how many containers
 /// were removed and whether there was a state file.
-pub fn down(opts: &RunOptions) -> Result<(usize, bool), RunError> {
+/// What `services down` removed.
+#[derive(Debug, Default)]
+pub struct Down {
+    /// Kept containers removed.
+    pub removed: usize,
+    /// Whether a state file existed.
+    pub had_state: bool,
+    /// Containers of dead sessions removed on the way (see
+    /// [`docker::reap_orphans`]).
+    pub orphans: Vec<docker::Orphan>,
+}
+
+pub fn down(opts: &RunOptions) -> Result<Down, RunError> {
     let ws = runner::load_workspace(&opts.cargo)?;
     let path = kept::state_path(&ws.target_dir);
     let state = kept::load(&path).ok().flatten();
     let rt = runner::services_runtime()?;
     let removed = rt.block_on(async {
         let (docker, _) = docker::connect(session::DOCKER_PING_LIMIT).await?;
+        let orphans = docker::reap_orphans(&docker).await;
         let mut ids: Vec<String> = Vec::new();
         if let Some(s) = &state {
             ids.extend(s.services.iter().map(|k| k.container.clone()));
@@ -178,13 +191,18 @@ pub fn down(opts: &RunOptions) -> Result<(usize, bool), RunError> {
                 removed += 1;
             }
         }
-        Ok::<_, RunError>(removed)
+        Ok::<_, RunError>((removed, orphans))
     })?;
+    let (removed, orphans) = removed;
     kept::forget(&path).map_err(|source| RunError::Io {
         what: format!("cannot remove the state file {}", path.display()),
         source,
     })?;
-    Ok((removed, state.is_some()))
+    Ok(Down {
+        removed,
+        had_state: state.is_some(),
+        orphans,
+    })
 }
 
 /// `services env`: `KEY=VALUE` lines that point test processes at the kept

@@ -8,6 +8,7 @@
 //! | `TIERED_LIST_OUT=PATH` | `cargo tiered` | the binary writes its tests ([`ListedTest`], a JSON array) to PATH and exits 0 without running anything |
 //! | `TIERED_RESULTS_OUT=PATH` | `cargo tiered` | the binary appends one [`TestRecord`] per finished test to PATH as a JSON line, flushed at once, so a crash keeps what ran |
 //! | `TIERED_ONLY=PATH` | `cargo tiered --partition` | the binary runs only the tests whose names PATH lists (a JSON array): the shard's |
+//! | `TIERED_RETRIES=N` | `cargo tiered --retries`, `retries` in tiered.toml | a failed test without its own `retries` runs again, up to N more times; the failed runs travel in its record (`retries`) |
 //! | `TIERED_CHILD_TEST=NAME`, `TIERED_CHILD_OUT=PATH` | the harness itself | run only NAME in this process and write its [`TestRecord`] to PATH (tiers 2–3 run each test in a child process) |
 //!
 //! A harness binary is recognised without running it by [`marker`]: bytes
@@ -25,6 +26,8 @@ pub const ONLY_ENV: &str = "TIERED_ONLY";
 pub const CHILD_TEST_ENV: &str = "TIERED_CHILD_TEST";
 /// Where a child writes the one result.
 pub const CHILD_OUT_ENV: &str = "TIERED_CHILD_OUT";
+/// Reruns after a failure for tests that set no `retries` (a count).
+pub const RETRIES_ENV: &str = "TIERED_RETRIES";
 
 const MARKER_HEAD: &str = "tiered-harness-marker:";
 const MARKER_TAIL: &str = "v1:7f3a9c";
@@ -141,4 +144,38 @@ pub struct TestRecord {
     /// How long its fixtures took to set up, in ms (tests with fixtures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setup_ms: Option<f64>,
+    /// The failed runs before this one (`retries`), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<Attempt>,
+}
+
+/// A failed run of a test that was run again (`retries = N`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// `failed` or `error`.
+    pub outcome: Outcome,
+    /// Its wall time in milliseconds.
+    pub duration_ms: f64,
+    /// Its failure message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Its captured standard output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<String>,
+    /// Its captured standard error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<String>,
+}
+
+impl Attempt {
+    /// The failed run `record` describes.
+    pub fn of(record: &TestRecord) -> Attempt {
+        Attempt {
+            outcome: record.outcome,
+            duration_ms: record.duration_ms,
+            message: record.message.clone(),
+            stdout: record.stdout.clone(),
+            stderr: record.stderr.clone(),
+        }
+    }
 }

@@ -29,6 +29,9 @@ pub struct TestDef {
     pub should_panic: ShouldPanic,
     /// `timeout = "…"` in milliseconds.
     pub timeout_ms: Option<u64>,
+    /// `retries = N`: reruns after a failure; `None`: the run's default
+    /// (`cargo tiered --retries`, `retries` in tiered.toml, else 0).
+    pub retries: Option<u32>,
     /// `tags = […]`.
     pub tags: &'static [&'static str],
     /// Adds the services the test's fixtures need.

@@ -165,6 +165,13 @@ pub struct RunOptions {
     pub partition: Option<Partition>,
     /// Append a markdown summary here (`GITHUB_STEP_SUMMARY`).
     pub github_summary: Option<PathBuf>,
+    /// End the whole run after this long (`--timeout`), build included: the
+    /// running binary is stopped, what finished is reported, the reports
+    /// are written, and the verdict is FAIL.
+    pub timeout: Option<Duration>,
+    /// `--retries N`: reruns after a failure for tests that set none
+    /// (overrides `retries` in tiered.toml).
+    pub retries: Option<u32>,
     /// Standard output carries machine-readable events: nothing else may be
     /// written there, not even a `--nocapture` test's output (it goes to
     /// standard error instead).
@@ -707,6 +714,8 @@ fn plan(ws: &Workspace, built: Built, tiers: TierSet, args: &Arguments) -> Resul
                         stdout: None,
                         stderr: None,
                         setup_ms: None,
+                        retries: Vec::new(),
+                        flaky: false,
                     });
                 }
             }
@@ -825,13 +834,22 @@ fn entry(binary: &str, r: TestRecord) -> TestEntry {
         stdout: r.stdout.filter(|_| keep_output),
         stderr: r.stderr.filter(|_| keep_output),
         setup_ms: r.setup_ms,
+        flaky: r.outcome == Outcome::Passed && !r.retries.is_empty(),
+        retries: r.retries,
     }
 }
 
 /// Replaces the session's secrets in what a test reported, before any sink
 /// or report sees it.
 fn redact_entry(e: &mut TestEntry, secrets: &[String]) {
-    for text in [&mut e.message, &mut e.stdout, &mut e.stderr] {
+    let attempts = e
+        .retries
+        .iter_mut()
+        .flat_map(|a| [&mut a.message, &mut a.stdout, &mut a.stderr]);
+    for text in [&mut e.message, &mut e.stdout, &mut e.stderr]
+        .into_iter()
+        .chain(attempts)
+    {
         if let Some(x) = text.as_mut() {
             *x = crate::services::redact(x, secrets);
         }
@@ -856,7 +874,53 @@ fn tail(text: &str, lines: usize) -> String {
     v[v.len().saturating_sub(lines)..].join("\n")
 }
 
-/// Runs one harness binary; returns its entries and whether any failed.
+/// Why a run stops before its end.
+#[derive(Debug, Clone, Copy)]
+enum Halt {
+    /// SIGINT or SIGTERM.
+    Signal(i32),
+    /// The session's `--timeout` passed.
+    Timeout(Duration),
+}
+
+impl Halt {
+    /// The signal, or the timeout, in words.
+    fn describe(self) -> String {
+        match self {
+            Halt::Signal(sig) => crate::interrupt::name(sig),
+            Halt::Timeout(d) => format!(
+                "the session timeout (--timeout {})",
+                crate::duration::human(d)
+            ),
+        }
+    }
+
+    /// What the JSON report's `interrupted` says.
+    fn key(self) -> String {
+        match self {
+            Halt::Signal(sig) => crate::interrupt::name(sig),
+            Halt::Timeout(_) => "timeout".into(),
+        }
+    }
+}
+
+/// Whether the run must stop now, and why.
+fn halt(deadline: Option<(Instant, Duration)>) -> Option<Halt> {
+    if let Some(sig) = crate::interrupt::requested() {
+        return Some(Halt::Signal(sig));
+    }
+    match deadline {
+        Some((at, d)) if Instant::now() >= at => Some(Halt::Timeout(d)),
+        _ => None,
+    }
+}
+
+/// How long a test binary has to end after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// Runs one harness binary; returns its entries, and why it was stopped
+/// when it was.
+#[allow(clippy::too_many_arguments)]
 fn run_binary(
     p: &Planned,
     opts: &RunOptions,
@@ -865,7 +929,9 @@ fn run_binary(
     secrets: &[String],
     measured: &mut Recorded,
     sink: &mut dyn Sink,
-) -> Result<Vec<TestEntry>, RunError> {
+    deadline: Option<(Instant, Duration)>,
+    retries: Option<u32>,
+) -> Result<(Vec<TestEntry>, Option<Halt>), RunError> {
     let only = opts.partition.map(|_| only_file(p)).transpose()?;
     let results = tempfile::NamedTempFile::new().map_err(|source| RunError::Io {
         what: "cannot create a temporary results file".into(),
@@ -893,6 +959,14 @@ fn run_binary(
     if let Some(only) = &only {
         cmd.env(protocol::ONLY_ENV, only.path());
     }
+    match retries {
+        Some(n) => cmd.env(protocol::RETRIES_ENV, n.to_string()),
+        None => cmd.env_remove(protocol::RETRIES_ENV),
+    };
+    // Its own process group: a signal reaches the binary and the test
+    // processes it started only through this process, which stops them
+    // all and still reports (see `interrupt`).
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().map_err(|source| RunError::Io {
         what: format!("cannot start the test binary {}", p.exe.display()),
         source,
@@ -950,6 +1024,7 @@ fn run_binary(
             }
         }
     };
+    let mut stopping: Option<(Halt, Instant)> = None;
     let status = loop {
         handle(
             read_new_records(&mut file, &mut pos),
@@ -961,6 +1036,14 @@ fn run_binary(
             Ok(Some(s)) => break Ok(s),
             Ok(None) => thread::sleep(Duration::from_millis(10)),
             Err(e) => break Err(e),
+        }
+        if let Some(why) = halt(deadline) {
+            if stopping.is_none() {
+                crate::interrupt::signal_group(child.id(), crate::interrupt::TERM);
+                stopping = Some((why, Instant::now()));
+            } else if stopping.is_some_and(|(_, at)| at.elapsed() > STOP_GRACE) {
+                crate::interrupt::signal_group(child.id(), crate::interrupt::SIGKILL);
+            }
         }
     };
     handle(
@@ -990,9 +1073,15 @@ fn run_binary(
         let (outcome, message) = if *ignored {
             (Outcome::Ignored, l.ignore_reason.clone())
         } else {
-            let mut m = format!(
-                "the test binary exited ({status_text}) before this test reported a result"
-            );
+            let mut m = match stopping {
+                Some((why, _)) => format!(
+                    "the run was interrupted by {} before this test reported a result; the test binary was stopped ({status_text})",
+                    why.describe()
+                ),
+                None => format!(
+                    "the test binary exited ({status_text}) before this test reported a result"
+                ),
+            };
             let t = tail(&stderr, 15);
             if !t.trim().is_empty() {
                 m.push_str(&format!("\nlast lines of its stderr:\n{t}"));
@@ -1009,12 +1098,14 @@ fn run_binary(
             stdout: None,
             stderr: None,
             setup_ms: None,
+            retries: Vec::new(),
+            flaky: false,
         };
         redact_entry(&mut e, secrets);
         sink.event(&Event::TestFinished(&e));
         entries.push(e);
     }
-    Ok(entries)
+    Ok((entries, stopping.map(|(why, _)| why)))
 }
 
 /// The result of a run.
@@ -1032,6 +1123,8 @@ pub fn run(
     err: &mut dyn Write,
 ) -> Result<RunOutcome, RunError> {
     let start = Instant::now();
+    crate::interrupt::install();
+    let deadline = opts.timeout.map(|t| (start + t, t));
     let args = harness_arguments(&opts.harness_args)?;
     let ws = load_workspace(&opts.cargo)?;
     let config = Config::load(&ws.root)?;
@@ -1069,22 +1162,37 @@ pub fn run(
     let secrets = session.secrets();
     let mut measured = Recorded::default();
     let mut tests: Vec<TestEntry> = Vec::new();
-    let mut stop = false;
+    let mut stop: Option<String> = None;
+    // What stopped the run while tests were left: it lost results.
+    let mut halted: Option<Halt> = None;
     for p in &plan.planned {
-        if stop {
+        if stop.is_none() {
+            if let Some(why) = halt(deadline) {
+                halted = Some(why);
+                stop = Some(format!(
+                    "not run: the run was interrupted by {}",
+                    why.describe()
+                ));
+            }
+        }
+        if let Some(why) = &stop {
             for (l, ignored) in &p.selected {
                 let e = TestEntry {
                     name: l.name.clone(),
                     binary: p.target.name.clone(),
                     tier: l.tier,
-                    outcome: if *ignored { Outcome::Ignored } else { Outcome::NotRun },
+                    outcome: if *ignored {
+                        Outcome::Ignored
+                    } else {
+                        Outcome::NotRun
+                    },
                     duration_ms: 0.0,
-                    message: (!*ignored).then(|| {
-                        "not run: an earlier test binary failed (use --no-fail-fast to run every binary)".to_string()
-                    }),
+                    message: (!*ignored).then(|| why.clone()),
                     stdout: None,
                     stderr: None,
                     setup_ms: None,
+                    retries: Vec::new(),
+                    flaky: false,
                 };
                 sink.event(&Event::TestFinished(&e));
                 tests.push(e);
@@ -1095,9 +1203,21 @@ pub fn run(
             binary: &p.target.name,
             tests: p.selected.len(),
         });
-        let entries = match run_binary(p, opts, tiers, &session_env, &secrets, &mut measured, sink)
-        {
-            Ok(e) => e,
+        let entries = match run_binary(
+            p,
+            opts,
+            tiers,
+            &session_env,
+            &secrets,
+            &mut measured,
+            sink,
+            deadline,
+            opts.retries.or(config.retries),
+        ) {
+            Ok((e, stopped)) => {
+                halted = halted.or(stopped);
+                e
+            }
             Err(e) => {
                 rt.block_on(session.teardown());
                 return Err(e);
@@ -1107,8 +1227,11 @@ pub fn run(
             .iter()
             .any(|e| matches!(e.outcome, Outcome::Failed | Outcome::Error));
         tests.extend(entries);
-        if failed && !opts.no_fail_fast {
-            stop = true;
+        if failed && !opts.no_fail_fast && stop.is_none() {
+            stop = Some(
+                "not run: an earlier test binary failed (use --no-fail-fast to run every binary)"
+                    .to_string(),
+            );
         }
     }
     for e in &plan.undiscovered {
@@ -1150,6 +1273,13 @@ pub fn run(
         suite,
         samples: crate::partition::group_samples(&measured.samples),
     });
+    // A halt after the last test changed nothing; one that cost results
+    // fails the run.
+    let interrupted = halted;
+    if let Some(why) = interrupted {
+        report.interrupted = Some(why.key());
+        report.verdict = report::Verdict::Fail;
+    }
     report.services = service_reports;
     report.sla = sla_results;
     report.operations = op_stats;
@@ -1200,6 +1330,8 @@ pub fn run(
             if opts.harness_args.is_empty() { "" } else { " that matches the filters" }
         );
         exit_codes::NO_TESTS
+    } else if let Some(Halt::Signal(sig)) = interrupted {
+        crate::interrupt::exit_code(sig)
     } else {
         exit_code(&report, all_written)
     };

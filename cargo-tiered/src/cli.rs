@@ -225,6 +225,12 @@ struct RunArgs {
     /// Run every test binary even after one failed.
     #[arg(long)]
     no_fail_fast: bool,
+    /// End the whole run after DURATION (e.g. 30m, build included): the running binary is stopped, what finished is reported, the reports are written, the verdict is FAIL.
+    #[arg(long, value_name = "DURATION", value_parser = tiered::duration::parse)]
+    timeout: Option<std::time::Duration>,
+    /// Run a failed test again, up to N more times (tests with their own `retries` keep it); a pass after a failure is reported as flaky.
+    #[arg(long, value_name = "N")]
+    retries: Option<u32>,
     /// Show passing and ignored tests as they finish.
     #[arg(long, short = 'v')]
     verbose: bool,
@@ -346,6 +352,8 @@ fn flag_hook_ignores(run: &RunArgs, action: &HookAction) -> Option<String> {
         ("--json", run.json.is_some()),
         ("--html", run.html.is_some()),
         ("--no-fail-fast", run.no_fail_fast),
+        ("--timeout", run.timeout.is_some()),
+        ("--retries", run.retries.is_some()),
         ("--verbose", run.verbose),
     ]
     .into_iter()
@@ -525,6 +533,8 @@ fn run_command(args: RunArgs) -> Result<u8, RunError> {
     opts.gates = args.gates;
     opts.no_fail_fast = args.no_fail_fast;
     opts.verbose = args.verbose;
+    opts.timeout = args.timeout;
+    opts.retries = args.retries;
     opts.partition = partition(args.partition.as_deref())?;
     opts.stdout_reserved = args.message_format == MessageFormat::Json;
     let mut lines = sink(args.no_progress, opts.verbose);
@@ -636,12 +646,15 @@ fn services_command(cmd: ServicesCommand) -> Result<u8, RunError> {
         }
         ServicesCommand::Down(args) => {
             let opts = options(args.select)?;
-            let (removed, had_state) = lifecycle::down(&opts)?;
+            let down = lifecycle::down(&opts)?;
             let mut err = std::io::stderr().lock();
-            if !had_state && removed == 0 {
+            if let Some(line) = tiered::services::docker::describe_orphans(&down.orphans) {
+                let _ = writeln!(err, "services: {line}");
+            }
+            if !down.had_state && down.removed == 0 {
                 let _ = writeln!(err, "no services are kept for this workspace");
             } else {
-                let _ = writeln!(err, "services: removed {removed} kept container(s)");
+                let _ = writeln!(err, "services: removed {} kept container(s)", down.removed);
             }
             Ok(exit_codes::SUCCESS)
         }

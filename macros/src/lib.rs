@@ -29,6 +29,7 @@ struct Options {
     ignore: Option<Option<String>>,
     should_panic: Option<Option<String>>,
     timeout_ms: Option<u64>,
+    retries: Option<u32>,
     tags: Vec<String>,
     needs: Vec<String>,
 }
@@ -85,6 +86,19 @@ fn parse_options(args: TokenStream2) -> syn::Result<Options> {
                 })?;
                 opts.timeout_ms = Some(ms);
             }
+            "retries" => {
+                let lit: LitInt = meta.value()?.parse()?;
+                let n: u32 = lit.base10_parse().map_err(|_| {
+                    syn::Error::new(lit.span(), "retries is a count of reruns, 0 to 100")
+                })?;
+                if n > 100 {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "retries is a count of reruns, 0 to 100",
+                    ));
+                }
+                opts.retries = Some(n);
+            }
             "tags" => {
                 let value = meta.value()?;
                 let content;
@@ -109,7 +123,7 @@ fn parse_options(args: TokenStream2) -> syn::Result<Options> {
             }
             _ => {
                 return Err(meta.error(
-                    "unknown option; expected one of `tier`, `ignore`, `should_panic`, `timeout`, `tags`, `needs`",
+                    "unknown option; expected one of `tier`, `ignore`, `should_panic`, `timeout`, `retries`, `tags`, `needs`",
                 ))
             }
         }
@@ -233,6 +247,10 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         Some(ms) => quote!(::std::option::Option::Some(#ms)),
         None => quote!(::std::option::Option::None),
     };
+    let retries = match opts.retries {
+        Some(n) => quote!(::std::option::Option::Some(#n)),
+        None => quote!(::std::option::Option::None),
+    };
     let tags = &opts.tags;
     let declared_needs = &opts.needs;
     let name = ident.to_string();
@@ -248,6 +266,7 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                 ignore_reason: #ignore_reason,
                 should_panic: #should_panic,
                 timeout_ms: #timeout,
+                retries: #retries,
                 tags: &[#(#tags),*],
                 needs: |__needs: &mut ::std::vec::Vec<&'static str>| {
                     #(__needs.push(#declared_needs);)*

@@ -18,10 +18,10 @@ use std::io::{self, Cursor};
 use std::path::Path;
 
 use junit_report::{Duration as JDuration, ReportBuilder, TestCase, TestCaseBuilder, TestSuite};
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::{BytesStart, BytesText, Event};
 
 use super::{SessionReport, TestEntry};
-use crate::protocol::Outcome;
+use crate::protocol::{Attempt, Outcome};
 use crate::rates::Counts;
 
 /// Replaces characters XML 1.0 cannot carry with a visible `\u{..}` escape,
@@ -188,9 +188,15 @@ pub fn to_bytes(report: &SessionReport) -> io::Result<Vec<u8>> {
     }
     let mut suites = Vec::new();
     let mut suite_props = Vec::new();
+    let mut reruns: Vec<Reruns<'_>> = Vec::new();
     for ((binary, tier), tests) in &groups {
         let mut suite = TestSuite::new(&xml_chars(&format!("{binary}.tier{tier}")));
         suite.add_testcases(tests.iter().map(|t| testcase(t)));
+        reruns.extend(
+            tests
+                .iter()
+                .map(|t| (t.outcome == Outcome::Passed, t.retries.as_slice())),
+        );
         suites.push(suite);
         let mut counts = Counts::default();
         for t in tests {
@@ -227,6 +233,7 @@ pub fn to_bytes(report: &SessionReport) -> io::Result<Vec<u8>> {
         tc.set_trace(&xml_safe(&b.message));
         suite.add_testcase(tc.build());
         suites.push(suite);
+        reruns.push((false, &[]));
         let mut props = vec![("tiered.binary".to_string(), xml_chars(&b.target))];
         props.extend(session_props.iter().cloned());
         suite_props.push((0, props));
@@ -237,7 +244,49 @@ pub fn to_bytes(report: &SessionReport) -> io::Result<Vec<u8>> {
         .build()
         .write_xml(&mut raw)
         .map_err(io::Error::other)?;
-    decorate(&raw, &suite_props)
+    decorate(&raw, &suite_props, &reruns)
+}
+
+/// Per test case, in document order: whether it passed in the end, and its
+/// failed runs before (`retries`).
+type Reruns<'a> = (bool, &'a [Attempt]);
+
+/// The earlier runs of a retried test, as Maven Surefire writes them (and
+/// CI systems read them): `<flakyFailure>`/`<flakyError>` when it passed in
+/// the end, `<rerunFailure>`/`<rerunError>` when it did not.
+fn write_reruns(
+    writer: &mut quick_xml::Writer<Cursor<Vec<u8>>>,
+    (passed, attempts): &Reruns<'_>,
+) -> io::Result<()> {
+    for a in attempts.iter() {
+        let error = a.outcome == Outcome::Error;
+        let element = match (passed, error) {
+            (true, false) => "flakyFailure",
+            (true, true) => "flakyError",
+            (false, false) => "rerunFailure",
+            (false, true) => "rerunError",
+        };
+        let message = first_line(a.message.as_deref().unwrap_or(""));
+        let kind = if error { "error" } else { "failure" };
+        writer
+            .create_element(element)
+            .with_attributes([("message", message.as_str()), ("type", kind)])
+            .write_inner_content(|w| {
+                let parts = [
+                    ("stackTrace", a.message.as_deref()),
+                    ("system-out", a.stdout.as_deref()),
+                    ("system-err", a.stderr.as_deref()),
+                ];
+                for (name, text) in parts {
+                    if let Some(text) = text.filter(|t| !t.is_empty()) {
+                        w.create_element(name)
+                            .write_text_content(BytesText::new(&xml_chars(text)))?;
+                    }
+                }
+                Ok::<(), io::Error>(())
+            })?;
+    }
+    Ok(())
 }
 
 /// Per suite, in document order: its skipped count and its properties.
@@ -245,11 +294,13 @@ type SuiteExtras = [(u64, Vec<(String, String)>)];
 
 /// Adds `skipped` and `<properties>` to each suite and trims times to
 /// milliseconds.
-fn decorate(raw: &[u8], suite_props: &SuiteExtras) -> io::Result<Vec<u8>> {
+fn decorate(raw: &[u8], suite_props: &SuiteExtras, reruns: &[Reruns<'_>]) -> io::Result<Vec<u8>> {
     let mut reader = quick_xml::Reader::from_reader(raw);
     let mut writer = quick_xml::Writer::new(Cursor::new(Vec::new()));
     let mut buf = Vec::new();
     let mut suite = 0usize;
+    let mut case = 0usize;
+    let none: Reruns<'_> = (false, &[]);
     loop {
         let event = reader.read_event_into(&mut buf).map_err(io::Error::other)?;
         match event {
@@ -267,9 +318,22 @@ fn decorate(raw: &[u8], suite_props: &SuiteExtras) -> io::Result<Vec<u8>> {
             }
             Event::Start(e) if e.name().as_ref() == b"testcase" => {
                 writer.write_event(Event::Start(retime(&e)?))?;
+                case += 1;
+            }
+            Event::End(e) if e.name().as_ref() == b"testcase" => {
+                write_reruns(&mut writer, reruns.get(case - 1).unwrap_or(&none))?;
+                writer.write_event(Event::End(e))?;
             }
             Event::Empty(e) if e.name().as_ref() == b"testcase" => {
-                writer.write_event(Event::Empty(retime(&e)?))?;
+                let r = reruns.get(case).unwrap_or(&none);
+                case += 1;
+                if r.1.is_empty() {
+                    writer.write_event(Event::Empty(retime(&e)?))?;
+                } else {
+                    writer.write_event(Event::Start(retime(&e)?))?;
+                    write_reruns(&mut writer, r)?;
+                    writer.write_event(Event::End(quick_xml::events::BytesEnd::new("testcase")))?;
+                }
             }
             other => writer.write_event(other)?,
         }

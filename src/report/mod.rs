@@ -77,6 +77,12 @@ pub struct TestEntry {
     /// fixtures only): a fresh database, a logical Redis database, ….
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setup_ms: Option<f64>,
+    /// The failed runs before the last (`retries`), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<crate::protocol::Attempt>,
+    /// Passed only after failing: `retries` is not empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flaky: bool,
 }
 
 /// A test target that did not build.
@@ -151,6 +157,10 @@ pub struct SessionReport {
     /// The shards this report was merged from (`cargo tiered merge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<crate::partition::MergedShards>,
+    /// The signal that stopped the run (`SIGINT`, `SIGTERM`): what had
+    /// finished is reported, the rest is not run, and the verdict is FAIL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
 }
 
 /// The one-line summary of a failure message: its first line, or for a
@@ -275,6 +285,7 @@ impl SessionReport {
             duration_ms,
             partition: None,
             merged: None,
+            interrupted: None,
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 
-use super::{SessionReport, Verdict};
+use super::{SessionReport, TestEntry, Verdict};
 use crate::protocol::Outcome;
 
 /// A rate as `85.7%`, or `n/a` when not measured.
@@ -134,6 +134,24 @@ pub fn write(
             writeln!(w, "  {} ({}):", b.target, b.package)?;
             for line in printable(&b.message).lines().take(20) {
                 writeln!(w, "    {line}")?;
+            }
+        }
+        writeln!(w)?;
+    }
+    let flaky: Vec<&TestEntry> = report.tests.iter().filter(|t| t.flaky).collect();
+    if !flaky.is_empty() {
+        writeln!(w, "FLAKY ({}): passed only after failing", flaky.len())?;
+        for t in &flaky {
+            writeln!(
+                w,
+                "  FLAKY [tier {}] {} :: {} (passed on run {})",
+                t.tier,
+                t.binary,
+                printable(&t.name),
+                t.retries.len() + 1
+            )?;
+            if let Some(m) = t.retries.first().and_then(|a| a.message.as_deref()) {
+                writeln!(w, "      first failure: {}", printable(&super::headline(m)))?;
             }
         }
         writeln!(w)?;
@@ -320,6 +338,17 @@ pub fn write(
     }
     for r in reports_written {
         writeln!(w, "{r}")?;
+    }
+    if let Some(why) = &report.interrupted {
+        let why = if why == "timeout" {
+            "the session timeout (--timeout)"
+        } else {
+            why
+        };
+        writeln!(
+            w,
+            "interrupted by {why}: the tests that finished are reported, the others are not; the verdict is FAIL"
+        )?;
     }
     let word = match report.verdict {
         Verdict::Pass => "PASS",

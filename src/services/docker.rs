@@ -23,6 +23,127 @@ pub const SERVICE_LABEL: &str = "dev.tiered.service";
 /// Label on kept containers (`cargo tiered services up`): the workspace
 /// root they were started for. Their owner-pid label is `kept`.
 pub const KEPT_LABEL: &str = "dev.tiered.kept";
+/// Label carrying the host name of the owner's machine: an owner PID means
+/// something only there.
+pub const OWNER_HOST_LABEL: &str = "dev.tiered.owner-host";
+/// Label carrying the owner's start time (clock ticks since boot, from
+/// `/proc`), so a PID reused by another process is not taken for the owner.
+pub const OWNER_START_LABEL: &str = "dev.tiered.owner-start";
+
+/// This machine's host name, as the owner-host label records it.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// When a process started (field 22 of `/proc/PID/stat`); `None` when there
+/// is no such process (or no `/proc`).
+pub fn process_start(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19).map(str::to_string)
+}
+
+/// The owner labels of a container this process starts: its PID, host and
+/// start time.
+pub fn owner_labels() -> [(&'static str, String); 3] {
+    let pid = std::process::id();
+    [
+        (OWNER_PID_LABEL, pid.to_string()),
+        (OWNER_HOST_LABEL, host_name()),
+        (OWNER_START_LABEL, process_start(pid).unwrap_or_default()),
+    ]
+}
+
+/// Whether the process that owned a container is gone: on this host, with
+/// a numeric owner PID (kept containers have `kept`), and that PID is not
+/// running or is running a process that started at another time.
+pub fn owner_gone(labels: &HashMap<String, String>, host: &str) -> bool {
+    // Without /proc, nothing can be known: never guess a live owner dead.
+    if process_start(std::process::id()).is_none() {
+        return false;
+    }
+    let Some(Ok(pid)) = labels.get(OWNER_PID_LABEL).map(|p| p.parse::<u32>()) else {
+        return false;
+    };
+    if labels.get(OWNER_HOST_LABEL).is_some_and(|h| h != host) {
+        return false;
+    }
+    match process_start(pid) {
+        None => true,
+        Some(start) => labels
+            .get(OWNER_START_LABEL)
+            .is_some_and(|s| !s.is_empty() && *s != start),
+    }
+}
+
+/// A container removed because its owner was gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    /// The container id.
+    pub id: String,
+    /// Its session.
+    pub session: String,
+    /// The PID that owned it.
+    pub owner: String,
+}
+
+/// Removes the containers of sessions whose owner process is gone — one
+/// killed with SIGKILL, or one that crashed before its teardown — and
+/// returns them. Every `cargo tiered` run, a harness binary starting its
+/// own services, and `cargo tiered services down` call it.
+pub async fn reap_orphans(docker: &Docker) -> Vec<Orphan> {
+    let filters: HashMap<String, Vec<String>> =
+        HashMap::from([("label".to_string(), vec![SESSION_LABEL.to_string()])]);
+    let opts = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let Ok(list) = docker.list_containers(Some(opts)).await else {
+        return Vec::new();
+    };
+    let host = host_name();
+    let mut reaped = Vec::new();
+    for c in list {
+        let (Some(id), Some(labels)) = (c.id, c.labels) else {
+            continue;
+        };
+        if !owner_gone(&labels, &host) {
+            continue;
+        }
+        if remove(docker, &id).await.is_ok() {
+            reaped.push(Orphan {
+                id,
+                session: labels.get(SESSION_LABEL).cloned().unwrap_or_default(),
+                owner: labels.get(OWNER_PID_LABEL).cloned().unwrap_or_default(),
+            });
+        }
+    }
+    reaped
+}
+
+/// One line about reaped containers, e.g. for the terminal.
+pub fn describe_orphans(reaped: &[Orphan]) -> Option<String> {
+    if reaped.is_empty() {
+        return None;
+    }
+    let mut owners: Vec<&str> = reaped.iter().map(|o| o.owner.as_str()).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let mut sessions: Vec<&str> = reaped.iter().map(|o| o.session.as_str()).collect();
+    sessions.sort_unstable();
+    sessions.dedup();
+    Some(format!(
+        "removed {} container(s) left by {} dead session(s) ({}; owner pid(s) {} no longer running)",
+        reaped.len(),
+        sessions.len(),
+        sessions.join(", "),
+        owners.join(", ")
+    ))
+}
 
 /// Where the Docker client looks: `DOCKER_HOST`, or the default socket.
 pub fn location() -> String {

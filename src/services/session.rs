@@ -65,6 +65,13 @@ impl StartCtx {
             .with_label(SERVICE_LABEL, kind.name())
             .with_startup_timeout(self.sla)
             .with_host_config_modifier(move |hc| modifier(hc));
+        // Where and since when the owner runs, for `docker::reap_orphans`.
+        let req = if self.owner.parse::<u32>().is_ok() {
+            let [_, (host_key, host), (start_key, start)] = docker::owner_labels();
+            req.with_label(host_key, host).with_label(start_key, start)
+        } else {
+            req
+        };
         match &self.kept_for {
             Some(ws) => req.with_label(KEPT_LABEL, ws),
             None => req,
@@ -297,6 +304,11 @@ impl Session {
                 return session;
             }
         };
+        // Containers of sessions whose owner died (SIGKILL, a crash) go first.
+        let reaped = docker::reap_orphans(&docker).await;
+        if let Some(line) = docker::describe_orphans(&reaped) {
+            on(Update::Note(format!("services: {line}")));
+        }
         let (migrations, fixtures) = super::postgres_settings(config, root);
         if let Some(r) = reuse {
             match kept::load(&r.path) {

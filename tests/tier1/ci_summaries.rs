@@ -58,6 +58,8 @@ fn github_summary_stays_under_the_limit_with_many_failures() {
             stdout: None,
             stderr: None,
             setup_ms: None,
+            retries: Vec::new(),
+            flaky: false,
         });
     }
     let md = markdown(&r, LIMIT);

@@ -196,6 +196,8 @@ fn entry(binary: &str, name: &str, tier: u8, outcome: Outcome) -> TestEntry {
         stdout: None,
         stderr: None,
         setup_ms: None,
+        retries: Vec::new(),
+        flaky: false,
     }
 }
 

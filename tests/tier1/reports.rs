@@ -16,6 +16,8 @@ fn entry(name: &str, tier: u8, outcome: Outcome, message: Option<&str>) -> TestE
         stdout: None,
         stderr: None,
         setup_ms: None,
+        retries: Vec::new(),
+        flaky: false,
     }
 }
 

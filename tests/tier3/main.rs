@@ -34,5 +34,8 @@ mod hook;
 mod sharding;
 // CI output: the GitHub step summary, --message-format json on stdout.
 mod ci_output;
+// Reliability: SIGINT/SIGTERM mid-run, SIGKILL and the reaping of what a
+// dead session left.
+mod reliability;
 
 tiered::main!();

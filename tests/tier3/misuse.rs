@@ -17,7 +17,7 @@ fn misuses_are_compile_errors_pointing_at_the_token() {
     for expected in [
         "tests/misuse.rs:3:1: error: missing tier: write #[tiered::test(tier = 1)]",
         "tests/misuse.rs:6:23: error: tier must be 1 (unit), 2 (integration) or 3 (end to end)",
-        "tests/misuse.rs:9:26: error: unknown option; expected one of `tier`, `ignore`, `should_panic`, `timeout`, `tags`, `needs`",
+        "tests/misuse.rs:9:26: error: unknown option; expected one of `tier`, `ignore`, `should_panic`, `timeout`, `retries`, `tags`, `needs`",
         "tests/misuse.rs:12:36: error: invalid timeout: unknown unit `parsecs`",
         "tests/misuse.rs:16:1: error: #[tiered::test] applies to a function",
         "tests/misuse.rs:19:11: error: a tiered test cannot be generic",

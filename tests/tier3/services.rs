@@ -1,11 +1,18 @@
 use std::time::Instant;
 
-use crate::support::{assert_valid_junit, run, run_env, session_containers};
+use crate::support::{assert_valid_junit, run_env, session_containers};
 
 #[tiered::test(tier = 3, timeout = "15m")]
 fn a_run_on_real_services_reports_them_redacts_and_leaves_nothing() {
     // Events streamed on stdout are redacted like the reports.
-    let r = run("services", &["--message-format", "json"]);
+    let extra = tempfile::tempdir().unwrap();
+    let html = extra.path().join("report.html");
+    let secret_out = extra.path().join("secret");
+    let r = run_env(
+        "services",
+        &["--message-format", "json", "--html", html.to_str().unwrap()],
+        &[("FX_SECRET_OUT", secret_out.to_str().unwrap())],
+    );
     assert_eq!(r.code, 1, "one test fails on purpose:\n{}", r.stderr);
     let j = r.json();
     let services = j["services"].as_array().unwrap();
@@ -94,6 +101,23 @@ fn a_run_on_real_services_reports_them_redacts_and_leaves_nothing() {
             rest.starts_with("****@"),
             "a password escaped: {}",
             &rest[..rest.len().min(60)]
+        );
+    }
+    // The session's password itself, as a test saw it, is in no artifact:
+    // JUnit, JSON, HTML, the terminal, the event stream.
+    let url = std::fs::read_to_string(&secret_out).expect("the test wrote its URL");
+    let password = url["postgres://tiered:".len()..].split('@').next().unwrap();
+    assert!(password.len() >= 16, "a random password: {password}");
+    for (artifact, text) in [
+        ("JUnit", r.junit()),
+        ("JSON", std::fs::read_to_string(r.json_path()).unwrap()),
+        ("HTML", std::fs::read_to_string(&html).unwrap()),
+        ("stderr", r.stderr.clone()),
+        ("stdout", r.stdout.clone()),
+    ] {
+        assert!(
+            !text.contains(password),
+            "the password is in the {artifact}"
         );
     }
     assert!(
