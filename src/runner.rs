@@ -874,6 +874,31 @@ fn tail(text: &str, lines: usize) -> String {
     v[v.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Adds, to the failure of each test that needed a service found dead,
+/// what happened to the service.
+fn blame_dead_services(entries: &mut [TestEntry], p: &Planned, down: &[(ServiceKind, String)]) {
+    if down.is_empty() {
+        return;
+    }
+    for e in entries
+        .iter_mut()
+        .filter(|e| matches!(e.outcome, Outcome::Failed | Outcome::Error))
+    {
+        let Some((listed, _)) = p.selected.iter().find(|(l, _)| l.name == e.name) else {
+            continue;
+        };
+        for (kind, why) in down {
+            if listed.needs.iter().any(|n| n == kind.name()) {
+                let m = e.message.get_or_insert_with(String::new);
+                if !m.is_empty() {
+                    m.push('\n');
+                }
+                m.push_str(&format!("{}: {why}", kind.name()));
+            }
+        }
+    }
+}
+
 /// Why a run stops before its end.
 #[derive(Debug, Clone, Copy)]
 enum Halt {
@@ -1146,7 +1171,7 @@ pub fn run(
         path: kept::state_path(&ws.target_dir),
         keep_new: false,
     };
-    let session = rt.block_on(Session::provision_with(
+    let mut session = rt.block_on(Session::provision_with(
         &needed,
         &config,
         &ws.root,
@@ -1165,6 +1190,8 @@ pub fn run(
     let mut stop: Option<String> = None;
     // What stopped the run while tests were left: it lost results.
     let mut halted: Option<Halt> = None;
+    // Services whose container stopped during the run, and why.
+    let mut down: Vec<(ServiceKind, String)> = Vec::new();
     for p in &plan.planned {
         if stop.is_none() {
             if let Some(why) = halt(deadline) {
@@ -1223,6 +1250,18 @@ pub fn run(
                 return Err(e);
             }
         };
+        // A service that died during the binary: said now, and named in the
+        // failures of the tests that needed it (here and in later binaries).
+        for (kind, why) in rt.block_on(session.check_alive()) {
+            sink.event(&Event::Note(&format!(
+                "    SERVICE {:<8} DOWN: {}",
+                kind.name(),
+                why.lines().next().unwrap_or_default()
+            )));
+            down.push((kind, why));
+        }
+        let mut entries = entries;
+        blame_dead_services(&mut entries, p, &down);
         let failed = entries
             .iter()
             .any(|e| matches!(e.outcome, Outcome::Failed | Outcome::Error));

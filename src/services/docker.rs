@@ -239,6 +239,28 @@ pub async fn inspect(docker: &Docker, id: &str) -> Result<ContainerState, String
     })
 }
 
+/// The last `lines` lines a container wrote (stdout and stderr), at most
+/// 5 s to get them; empty when Docker cannot give them.
+pub async fn last_log_lines(docker: &Docker, id: &str, lines: usize) -> String {
+    use futures_util::StreamExt;
+    let opts = testcontainers::bollard::query_parameters::LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .tail(&lines.to_string())
+        .build();
+    let collect = async {
+        let mut out = String::new();
+        let mut stream = docker.logs(id, Some(opts));
+        while let Some(Ok(chunk)) = stream.next().await {
+            out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        out
+    };
+    tokio::time::timeout(Duration::from_secs(5), collect)
+        .await
+        .unwrap_or_default()
+}
+
 /// Ids of the containers (running or not) carrying `key=value`.
 pub async fn labelled(docker: &Docker, key: &str, value: &str) -> Vec<String> {
     let filters: HashMap<String, Vec<String>> =

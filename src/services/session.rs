@@ -100,6 +100,7 @@ impl StartCtx {
 /// A started service: its container and what tests need to reach it.
 pub(crate) struct Started {
     id: String,
+    kind: ServiceKind,
     remover: Option<Remover>,
     pub port: u16,
     env: Vec<(String, String)>,
@@ -122,6 +123,7 @@ impl Started {
         });
         let mut started = Started {
             id,
+            kind,
             remover: Some(remover),
             port: 0,
             env: Vec::new(),
@@ -505,6 +507,61 @@ impl Session {
             let task = tokio::spawn(super::postgres::keep_spares(url.to_string(), spares));
             self.background.push(task.abort_handle());
         }
+    }
+
+    /// Checks that every service that came up is still running; one whose
+    /// container stopped during the run (`docker kill`, out of memory, a
+    /// crash) is reported not ok from now on, with the container's exit
+    /// status and its last log lines. Returns the services found dead by
+    /// this call, each with that explanation.
+    pub async fn check_alive(&mut self) -> Vec<(ServiceKind, String)> {
+        let Some(docker) = &self.docker else {
+            return Vec::new();
+        };
+        let mut containers: Vec<(ServiceKind, String)> = self
+            .started
+            .iter()
+            .map(|s| (s.kind, s.id.clone()))
+            .collect();
+        if let Some(k) = &self.kept {
+            containers.extend(k.services.iter().map(|ks| (ks.kind, ks.container.clone())));
+        }
+        let secrets = self.secrets();
+        let mut dead = Vec::new();
+        for (kind, id) in containers {
+            let Some(report) = self
+                .reports
+                .iter_mut()
+                .find(|r| r.name == kind.name() && r.ok)
+            else {
+                continue;
+            };
+            let state = match docker::inspect(docker, &id).await {
+                Ok(s) if s.running => continue,
+                Ok(s) => s.describe(),
+                Err(e) => e,
+            };
+            let logs = docker::last_log_lines(docker, &id, 10).await;
+            let mut why = format!(
+                "the {} container {} stopped during the run ({state})",
+                kind.label(),
+                short(&id)
+            );
+            if !logs.trim().is_empty() {
+                why.push_str("; its last log lines:\n");
+                for line in logs.trim_end().lines() {
+                    why.push_str("    ");
+                    why.push_str(line);
+                    why.push('\n');
+                }
+                why.pop();
+            }
+            let why = super::redact(&why, &secrets);
+            report.ok = false;
+            report.error = Some(why.clone());
+            dead.push((kind, why));
+        }
+        dead
     }
 
     /// The kept session this one used or extended, if any.

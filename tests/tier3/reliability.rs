@@ -309,3 +309,97 @@ fn retries_report_a_pass_after_a_failure_as_flaky_and_a_test_that_always_fails_s
         "failed"
     );
 }
+
+#[tiered::test(tier = 3, timeout = "10m")]
+fn a_service_killed_mid_session_is_named_in_the_failures_and_fails_services_operational() {
+    let listed = run_plain("faults", &["list"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let ws = fixture("faults");
+    let mut child = Command::new(cargo_tiered())
+        .arg("tiered")
+        .arg("--manifest-path")
+        .arg(ws.join("Cargo.toml"))
+        .args(["--gate", "integration", "--json"])
+        .arg(dir.path().join("report.json"))
+        .arg("--junit")
+        .arg(dir.path().join("junit.xml"))
+        .args(["--", "--test-threads", "1"])
+        .current_dir(&ws)
+        .env("CARGO_TARGET_DIR", fixtures_target())
+        .env("FX_MARKER", dir.path().join("marker"))
+        .env("FX_KILLED", dir.path().join("killed"))
+        .env_remove("TIERED_CONFIG")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cargo-tiered starts");
+    wait_for_marker(dir.path(), &mut child);
+    let pid = child.id().to_string();
+    let redis = labelled("dev.tiered.owner-pid", &pid);
+    assert_eq!(redis.len(), 1, "one Redis container");
+    let killed = Command::new("docker")
+        .args(["kill", &redis[0]])
+        .output()
+        .unwrap();
+    assert!(killed.status.success());
+    std::fs::write(dir.path().join("killed"), "").unwrap();
+    let (code, stderr) = wait_bounded(child);
+    assert_eq!(code, 1, "{stderr}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    // The service is reported down, with the container's exit status and
+    // its last log lines.
+    let service = &json["services"][0];
+    assert_eq!(service["name"], "redis");
+    assert_eq!(service["ok"], false);
+    let error = service["error"].as_str().unwrap();
+    assert!(
+        error.contains("stopped during the run (exited with code 137)")
+            && error.contains("its last log lines:"),
+        "{error}"
+    );
+    assert!(
+        stderr.contains("SERVICE redis    DOWN: the Redis container"),
+        "{stderr}"
+    );
+    // The test that needed it fails naming it; the others are unaffected.
+    let test = |name: &str| {
+        json["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let blamed = test("b_needs_the_dead_service");
+    assert_ne!(blamed["outcome"], "passed");
+    assert!(
+        blamed["message"]
+            .as_str()
+            .unwrap()
+            .contains("redis: the Redis container"),
+        "{blamed}"
+    );
+    assert_eq!(test("unit_is_unaffected")["outcome"], "passed");
+    // The integration gate's services_operational criterion fails.
+    let gate = json["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "integration")
+        .unwrap();
+    let operational = gate["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "services_operational")
+        .unwrap();
+    assert_eq!(operational["passed"], false, "{gate}");
+    assert_valid_junit(&dir.path().join("junit.xml"));
+    assert!(labelled("dev.tiered.owner-pid", &pid).is_empty());
+}
