@@ -102,7 +102,10 @@ pub async fn reap_orphans(docker: &Docker) -> Vec<Orphan> {
         .all(true)
         .filters(&filters)
         .build();
-    let Ok(list) = docker.list_containers(Some(opts)).await else {
+    // Bounded: a daemon that stopped answering must not hold the run here.
+    let Ok(Ok(list)) =
+        tokio::time::timeout(Duration::from_secs(10), docker.list_containers(Some(opts))).await
+    else {
         return Vec::new();
     };
     let host = host_name();

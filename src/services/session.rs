@@ -635,28 +635,44 @@ impl Session {
         for task in self.background.drain(..) {
             task.abort();
         }
-        let mut set = tokio::task::JoinSet::new();
-        let mut ids = Vec::new();
-        for mut s in self.started.drain(..) {
-            ids.push(s.id.clone());
-            set.spawn(async move { s.remove().await });
-        }
         let mut removed = 0;
-        while let Some(r) = set.join_next().await {
-            if matches!(r, Ok(Ok(()))) {
-                removed += 1;
+        let started: Vec<Started> = self.started.drain(..).collect();
+        let work = async {
+            let mut set = tokio::task::JoinSet::new();
+            let mut ids = Vec::new();
+            for mut s in started {
+                ids.push(s.id.clone());
+                set.spawn(async move { s.remove().await });
             }
-        }
-        if let Some(docker) = &self.docker {
-            for id in docker::session_containers(docker, &self.id).await {
-                if docker::remove(docker, &id).await.is_ok() && !ids.contains(&id) {
+            while let Some(r) = set.join_next().await {
+                if matches!(r, Ok(Ok(()))) {
                     removed += 1;
                 }
             }
+            if let Some(docker) = &self.docker {
+                for id in docker::session_containers(docker, &self.id).await {
+                    if docker::remove(docker, &id).await.is_ok() && !ids.contains(&id) {
+                        removed += 1;
+                    }
+                }
+            }
+        };
+        if tokio::time::timeout(TEARDOWN_LIMIT, work).await.is_err() {
+            // A daemon that stopped answering must not hold the run: what
+            // is left carries this process's owner labels, so the next run
+            // (or `services down`) reaps it once this process has ended.
+            eprintln!(
+                "warning: Docker did not finish removing the containers of session {} within {}s; the next `cargo tiered` run or `cargo tiered services down` removes what is left",
+                self.id,
+                TEARDOWN_LIMIT.as_secs()
+            );
         }
         removed
     }
 }
+
+/// The longest a session's teardown waits for Docker.
+const TEARDOWN_LIMIT: Duration = Duration::from_secs(60);
 
 /// The image for a service: `TIERED_<SERVICE>_IMAGE`, then
 /// `[services.<name>] image`, then the official default.
