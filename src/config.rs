@@ -32,6 +32,8 @@ pub struct Config {
     pub sla: BTreeMap<String, crate::sla::SlaSpec>,
     /// `retries = N`: reruns after a failure for tests that set none.
     pub retries: Option<u32>,
+    /// `[timeouts] tierN = "…"`: a test's limit, by tier, when it sets none.
+    pub timeouts: BTreeMap<u8, std::time::Duration>,
 }
 
 /// `[services.NAME]`: how to run one service.
@@ -69,6 +71,16 @@ struct RawConfig {
     #[serde(default)]
     sla: BTreeMap<String, Spanned<toml::Value>>,
     retries: Option<u32>,
+    #[serde(default)]
+    timeouts: RawTimeouts,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    tier1: Option<Spanned<String>>,
+    tier2: Option<Spanned<String>>,
+    tier3: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -488,6 +500,22 @@ impl Config {
             };
             sla.insert(op, spec);
         }
+        let mut timeouts = BTreeMap::new();
+        for (tier, value) in [
+            (1u8, raw.timeouts.tier1),
+            (2, raw.timeouts.tier2),
+            (3, raw.timeouts.tier3),
+        ] {
+            let Some(v) = value else { continue };
+            let d = crate::duration::parse(v.get_ref()).map_err(|message| {
+                invalid(
+                    Some(v.span()),
+                    Some(format!("timeouts.tier{tier}")),
+                    message,
+                )
+            })?;
+            timeouts.insert(tier, d);
+        }
         Ok(Config {
             path: Some(path.to_path_buf()),
             gates,
@@ -498,6 +526,7 @@ impl Config {
                 allow,
             },
             retries: raw.retries,
+            timeouts,
         })
     }
 }

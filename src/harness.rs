@@ -116,6 +116,10 @@ pub fn run() -> ExitCode {
                             .then(|| GRAPH_TURN.lock().unwrap_or_else(|p| p.into_inner()));
                         results.started(def.full_name(), def.tier);
                         run_in_child(def, nocapture)
+                    } else if def.timeout_ms.is_none() {
+                        let _watched =
+                            watchdog::watch(def.full_name(), default_timeout_ms(1), &results);
+                        execute(def)
                     } else {
                         execute(def)
                     };
@@ -305,8 +309,38 @@ mod sessions {
             },
         ));
         let _ = GIVEN.set((session.env(), session.secrets()));
+        let _ = OWNED.set(session.id().to_string());
         watch_signals(session.id().to_string());
         Ok(Some(session))
+    }
+
+    /// The session this binary started, if it started one.
+    static OWNED: OnceLock<String> = OnceLock::new();
+
+    /// Removes the containers of the session this binary started, now (the
+    /// process is about to end without its orderly teardown).
+    pub fn remove_now() {
+        if let Some(session) = OWNED.get() {
+            let removed = remove_containers(session);
+            eprintln!("services: removed {removed} container(s) of session {session}");
+        }
+    }
+
+    fn remove_containers(session: &str) -> usize {
+        super::runtime().block_on(async {
+            let Ok((docker, _)) =
+                crate::services::docker::connect(crate::services::session::DOCKER_PING_LIMIT).await
+            else {
+                return 0;
+            };
+            let mut removed = 0;
+            for id in crate::services::docker::session_containers(&docker, session).await {
+                if crate::services::docker::remove(&docker, &id).await.is_ok() {
+                    removed += 1;
+                }
+            }
+            removed
+        })
     }
 
     /// On SIGINT or SIGTERM, removes the containers this binary started and
@@ -325,22 +359,7 @@ mod sessions {
                     "\n{}: removing the containers of session {session}",
                     crate::interrupt::name(sig)
                 );
-                let removed = super::runtime().block_on(async {
-                    let Ok((docker, _)) = crate::services::docker::connect(
-                        crate::services::session::DOCKER_PING_LIMIT,
-                    )
-                    .await
-                    else {
-                        return 0;
-                    };
-                    let mut removed = 0;
-                    for id in crate::services::docker::session_containers(&docker, &session).await {
-                        if crate::services::docker::remove(&docker, &id).await.is_ok() {
-                            removed += 1;
-                        }
-                    }
-                    removed
-                });
+                let removed = remove_containers(&session);
                 eprintln!("services: removed {removed} container(s) of session {session}");
                 std::process::exit(i32::from(crate::interrupt::exit_code(sig)));
             });
@@ -376,6 +395,8 @@ mod sessions {
     }
 
     pub fn finish(_session: Option<Session>) {}
+
+    pub fn remove_now() {}
 
     pub fn env() -> &'static [(String, String)] {
         &[]
@@ -638,13 +659,128 @@ pub fn execute(def: &'static TestDef) -> TestRecord {
     }
 }
 
-/// The timeout of a test in a child process (tiers 2–3) that sets none,
-/// after Bazel's test sizes: 5 minutes in tier 2, 15 in tier 3.
+/// The timeout of a test that sets none: `TIERED_TIMEOUT_TIERn_MS`
+/// (`[timeouts]` in tiered.toml, passed by `cargo tiered`), else Bazel's
+/// test sizes: 60 s in tier 1, 5 minutes in tier 2, 15 in tier 3.
 pub fn default_timeout_ms(tier: u8) -> u64 {
-    match tier {
+    static CONFIGURED: OnceLock<[Option<u64>; 3]> = OnceLock::new();
+    let configured = CONFIGURED.get_or_init(|| {
+        [1, 2, 3].map(|t| {
+            std::env::var(crate::protocol::timeout_env(t))
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+        })
+    });
+    let built_in = match tier {
         1 => 60_000,
         2 => 300_000,
         _ => 900_000,
+    };
+    configured
+        .get(usize::from(tier.clamp(1, 3)) - 1)
+        .copied()
+        .flatten()
+        .unwrap_or(built_in)
+}
+
+/// Tier-1 tests without a `timeout` of their own run in this process, where
+/// a hung thread cannot be stopped. One watchdog thread checks them against
+/// their tier's limit; a test past it is reported failed ("timed out"),
+/// the session's containers (if this binary started any) are removed and
+/// the binary exits 101 — `cargo tiered` reports its unfinished tests as
+/// errors and runs the other binaries.
+mod watchdog {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    use super::ResultsFile;
+    use crate::protocol::{Outcome, TestRecord};
+
+    struct Watched {
+        name: String,
+        start: Instant,
+        limit_ms: u64,
+    }
+
+    static WATCHED: Mutex<Option<HashMap<u64, Watched>>> = Mutex::new(None);
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static RESULTS: OnceLock<ResultsFile> = OnceLock::new();
+
+    /// Unregisters the test when dropped (it finished).
+    pub struct Guard(u64);
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if let Some(map) = WATCHED.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                map.remove(&self.0);
+            }
+        }
+    }
+
+    /// Watches a test from now on, with `limit_ms`.
+    pub fn watch(name: String, limit_ms: u64, results: &ResultsFile) -> Guard {
+        RESULTS.get_or_init(|| {
+            let _ = std::thread::Builder::new()
+                .name("tiered-watchdog".into())
+                .spawn(run);
+            results.clone()
+        });
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        WATCHED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(HashMap::new)
+            .insert(
+                id,
+                Watched {
+                    name,
+                    start: Instant::now(),
+                    limit_ms,
+                },
+            );
+        Guard(id)
+    }
+
+    fn run() {
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let expired = {
+                let guard = WATCHED.lock().unwrap_or_else(|p| p.into_inner());
+                guard.as_ref().and_then(|m| {
+                    m.values()
+                        .find(|w| w.start.elapsed() >= Duration::from_millis(w.limit_ms))
+                        .map(|w| (w.name.clone(), w.limit_ms, w.start.elapsed()))
+                })
+            };
+            let Some((name, limit_ms, ran)) = expired else {
+                continue;
+            };
+            let limit = crate::duration::human(Duration::from_millis(limit_ms));
+            let record = TestRecord {
+                name: name.clone(),
+                tier: 1,
+                outcome: Outcome::Failed,
+                duration_ms: ran.as_secs_f64() * 1000.0,
+                message: Some(format!(
+                    "timed out after {limit} (the tier-1 limit; a test running in the harness's own process cannot be stopped, so its binary stopped here)"
+                )),
+                stdout: None,
+                stderr: None,
+                perf: None,
+                setup_ms: None,
+                retries: Vec::new(),
+            };
+            if let Some(results) = RESULTS.get() {
+                results.append(&record);
+            }
+            eprintln!(
+                "error: the tier-1 test `{name}` timed out after {limit}; it cannot be stopped inside this process, so the binary stops (give it `timeout = \"…\"` or raise `[timeouts] tier1`)"
+            );
+            super::sessions::remove_now();
+            std::process::exit(i32::from(crate::exit_codes::HARNESS_TEST_FAILED));
+        }
     }
 }
 

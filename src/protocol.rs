@@ -8,6 +8,7 @@
 //! | `TIERED_LIST_OUT=PATH` | `cargo tiered` | the binary writes its tests ([`ListedTest`], a JSON array) to PATH and exits 0 without running anything |
 //! | `TIERED_RESULTS_OUT=PATH` | `cargo tiered` | the binary appends one [`TestRecord`] per finished test to PATH as a JSON line, flushed at once, so a crash keeps what ran |
 //! | `TIERED_ONLY=PATH` | `cargo tiered --partition` | the binary runs only the tests whose names PATH lists (a JSON array): the shard's |
+//! | `TIERED_TIMEOUT_TIERn_MS=MS` | `cargo tiered`, from `[timeouts]` in tiered.toml | the limit of a tier-n test that sets no `timeout` (defaults: 60 s, 5 min, 15 min) |
 //! | `TIERED_RETRIES=N` | `cargo tiered --retries`, `retries` in tiered.toml | a failed test without its own `retries` runs again, up to N more times; the failed runs travel in its record (`retries`) |
 //! | `TIERED_CHILD_TEST=NAME`, `TIERED_CHILD_OUT=PATH` | the harness itself | run only NAME in this process and write its [`TestRecord`] to PATH (tiers 2–3 run each test in a child process) |
 //!
@@ -28,6 +29,12 @@ pub const CHILD_TEST_ENV: &str = "TIERED_CHILD_TEST";
 pub const CHILD_OUT_ENV: &str = "TIERED_CHILD_OUT";
 /// Reruns after a failure for tests that set no `retries` (a count).
 pub const RETRIES_ENV: &str = "TIERED_RETRIES";
+
+/// The variable carrying a tier's default test timeout, in milliseconds
+/// (`[timeouts] tierN` of tiered.toml): `TIERED_TIMEOUT_TIER2_MS`.
+pub fn timeout_env(tier: u8) -> String {
+    format!("TIERED_TIMEOUT_TIER{tier}_MS")
+}
 
 const MARKER_HEAD: &str = "tiered-harness-marker:";
 const MARKER_TAIL: &str = "v1:7f3a9c";

@@ -956,6 +956,7 @@ fn run_binary(
     sink: &mut dyn Sink,
     deadline: Option<(Instant, Duration)>,
     retries: Option<u32>,
+    timeouts: &BTreeMap<u8, Duration>,
 ) -> Result<(Vec<TestEntry>, Option<Halt>), RunError> {
     let only = opts.partition.map(|_| only_file(p)).transpose()?;
     let results = tempfile::NamedTempFile::new().map_err(|source| RunError::Io {
@@ -988,6 +989,9 @@ fn run_binary(
         Some(n) => cmd.env(protocol::RETRIES_ENV, n.to_string()),
         None => cmd.env_remove(protocol::RETRIES_ENV),
     };
+    for (tier, limit) in timeouts {
+        cmd.env(protocol::timeout_env(*tier), limit.as_millis().to_string());
+    }
     // Its own process group: a signal reaches the binary and the test
     // processes it started only through this process, which stops them
     // all and still reports (see `interrupt`).
@@ -1240,6 +1244,7 @@ pub fn run(
             sink,
             deadline,
             opts.retries.or(config.retries),
+            &config.timeouts,
         ) {
             Ok((e, stopped)) => {
                 halted = halted.or(stopped);

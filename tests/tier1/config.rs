@@ -22,6 +22,9 @@ fn error_messages_name_file_line_and_key() {
         "[services.postgres]\nimag = \"postgres:15.10\"\n",
         "[sla]\nsearch = { p59 = \"1s\" }\n",
         "[Mocking]\ncrates = []\n",
+        "[timeouts]\ntier2 = \"5 parsecs\"\n",
+        "[timeouts]\ntier4 = \"1m\"\n",
+        "retries = -1\n",
     ];
     let mut out = String::new();
     for text in cases {

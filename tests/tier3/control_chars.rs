@@ -16,4 +16,17 @@ fn control_characters_and_invalid_utf8_keep_junit_valid() {
     assert!(t["stdout"].as_str().unwrap().contains("\u{1b}[31mred"));
     // The terminal never receives raw escapes from a test.
     assert!(!r.stderr.contains("\u{1b}[2J"), "terminal got a raw escape");
+    // Ten megabytes of output are kept to 1 MiB per stream, with a marker,
+    // in the JSON report and in the JUnit file, which stays small.
+    let big = r.test("prints_ten_megabytes");
+    let kept = big["stdout"].as_str().unwrap();
+    assert!(kept.len() < (1 << 20) + 200, "{}", kept.len());
+    assert!(
+        kept.ends_with("more bytes]") && kept.contains("[tiered: output truncated, "),
+        "{}",
+        &kept[kept.len() - 100..]
+    );
+    let size = std::fs::metadata(r.junit_path()).unwrap().len();
+    assert!(size < 3 << 20, "JUnit is {size} bytes");
+    assert!(xml.contains("[tiered: output truncated, "));
 }

@@ -403,3 +403,127 @@ fn a_service_killed_mid_session_is_named_in_the_failures_and_fails_services_oper
     assert_valid_junit(&dir.path().join("junit.xml"));
     assert!(labelled("dev.tiered.owner-pid", &pid).is_empty());
 }
+
+#[tiered::test(tier = 3, timeout = "10m")]
+fn an_unwritable_junit_path_is_reported_at_the_end_and_the_json_is_still_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let r = run_plain(
+        "passing",
+        &[
+            "--junit",
+            "/proc/tiered-cannot-write-here/junit.xml",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        r.code, 3,
+        "every test passed, a report was not written:\n{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("/proc/tiered-cannot-write-here/junit.xml"),
+        "the path is named:\n{}",
+        r.stderr
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["verdict"], "PASS", "the tests still ran");
+}
+
+#[tiered::test(tier = 3, timeout = "10m")]
+fn a_hung_tier_one_test_is_stopped_at_the_configured_limit_and_the_other_binaries_run() {
+    let r = crate::support::run_env(
+        "signals",
+        &["--tier", "1", "--no-fail-fast", "--", "--test-threads", "1"],
+        &[("FX_HANG", "1")],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let hung = r.test("b_hangs_without_a_timeout");
+    assert_eq!(hung["outcome"], "failed");
+    assert!(
+        hung["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("timed out after 2.00s (the tier-1 limit"),
+        "{hung}"
+    );
+    assert_eq!(r.test("a_finishes_first")["outcome"], "passed");
+    assert_eq!(r.test("c_comes_after")["outcome"], "error");
+    // The other binaries ran.
+    assert_eq!(r.test("unit_passes")["outcome"], "passed");
+    assert_eq!(r.test("a_finishes")["outcome"], "passed");
+    assert_valid_junit(&r.junit_path());
+}
+
+#[tiered::test(tier = 3, timeout = "10m")]
+fn the_session_timeout_stops_the_run_and_writes_the_reports() {
+    // Built first, so that the timeout is spent on the tests.
+    let listed = run_plain("signals", &["list"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let r = crate::support::run(
+        "signals",
+        &[
+            "--tier",
+            "2",
+            "--timeout",
+            "20s",
+            "--",
+            "--test-threads",
+            "1",
+        ],
+    );
+    assert_eq!(r.code, 1, "the verdict is FAIL:\n{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("interrupted by the session timeout (--timeout)"),
+        "{}",
+        r.stderr
+    );
+    let j = r.json();
+    assert_eq!(j["interrupted"], "timeout");
+    // A test past its own timeout is stopped and the run goes on.
+    let hung = r.test("a_hangs_past_its_timeout");
+    assert_eq!(hung["outcome"], "failed");
+    assert_eq!(hung["message"], "timed out after 1.00s");
+    assert_eq!(r.test("a_passes")["outcome"], "passed");
+    let held = r.test("b_holds_the_run");
+    assert_eq!(held["outcome"], "error");
+    assert!(held["message"]
+        .as_str()
+        .unwrap()
+        .contains("interrupted by the session timeout (--timeout 20.00s)"));
+    assert_valid_junit(&r.junit_path());
+    let session = j["session"].as_str().unwrap();
+    assert_eq!(
+        crate::support::session_containers(session),
+        Vec::<String>::new()
+    );
+}
+
+#[tiered::test(tier = 3, timeout = "10m")]
+fn a_crashing_binary_loses_only_its_unfinished_tests_and_fails_the_run() {
+    let r = crate::support::run_env(
+        "signals",
+        &["--tier", "1", "--no-fail-fast", "--", "--test-threads", "1"],
+        &[("FX_CRASH", "1")],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.json()["verdict"], "FAIL");
+    // The other binary's results are kept, and so is what finished here.
+    assert_eq!(r.test("unit_passes")["outcome"], "passed");
+    assert_eq!(r.test("a_finishes")["outcome"], "passed");
+    for lost in ["b_aborts_the_binary", "c_never_runs"] {
+        let t = r.test(lost);
+        assert_eq!(t["outcome"], "error", "{t}");
+        let m = t["message"].as_str().unwrap();
+        assert!(
+            m.contains("the test binary exited (signal: 6 (SIGABRT)")
+                && m.contains("before this test reported a result"),
+            "{m}"
+        );
+    }
+    assert_valid_junit(&r.junit_path());
+}
