@@ -118,7 +118,7 @@ pub fn run() -> ExitCode {
                         run_in_child(def, nocapture)
                     } else if def.timeout_ms.is_none() {
                         let _watched =
-                            watchdog::watch(def.full_name(), default_timeout_ms(1), &results);
+                            watchdog::watch(def, default_timeout_ms(1), &results);
                         execute(def)
                     } else {
                         execute(def)
@@ -690,70 +690,77 @@ pub fn default_timeout_ms(tier: u8) -> u64 {
 /// the binary exits 101 — `cargo tiered` reports its unfinished tests as
 /// errors and runs the other binaries.
 mod watchdog {
-    use std::collections::HashMap;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{Mutex, OnceLock};
+    use std::sync::{Arc, Mutex, OnceLock};
     use std::time::{Duration, Instant};
 
     use super::ResultsFile;
     use crate::protocol::{Outcome, TestRecord};
+    use crate::registry::TestDef;
 
     struct Watched {
-        name: String,
+        def: &'static TestDef,
         start: Instant,
         limit_ms: u64,
     }
 
-    static WATCHED: Mutex<Option<HashMap<u64, Watched>>> = Mutex::new(None);
-    static NEXT: AtomicU64 = AtomicU64::new(0);
+    /// One slot per test thread, so watching a test costs one uncontended
+    /// lock (tier-1 tests take microseconds; see BENCHMARKS.md, item 1).
+    type Slot = Arc<Mutex<Option<Watched>>>;
+
+    static SLOTS: Mutex<Vec<Slot>> = Mutex::new(Vec::new());
     static RESULTS: OnceLock<ResultsFile> = OnceLock::new();
 
-    /// Unregisters the test when dropped (it finished).
-    pub struct Guard(u64);
+    thread_local! {
+        static MINE: Slot = {
+            let slot: Slot = Arc::new(Mutex::new(None));
+            SLOTS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(Arc::clone(&slot));
+            slot
+        };
+    }
+
+    /// Unwatches the test when dropped (it finished).
+    pub struct Guard(());
 
     impl Drop for Guard {
         fn drop(&mut self) {
-            if let Some(map) = WATCHED.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-                map.remove(&self.0);
-            }
+            MINE.with(|s| *s.lock().unwrap_or_else(|p| p.into_inner()) = None);
         }
     }
 
     /// Watches a test from now on, with `limit_ms`.
-    pub fn watch(name: String, limit_ms: u64, results: &ResultsFile) -> Guard {
+    pub fn watch(def: &'static TestDef, limit_ms: u64, results: &ResultsFile) -> Guard {
         RESULTS.get_or_init(|| {
             let _ = std::thread::Builder::new()
                 .name("tiered-watchdog".into())
                 .spawn(run);
             results.clone()
         });
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
-        WATCHED
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert_with(HashMap::new)
-            .insert(
-                id,
-                Watched {
-                    name,
-                    start: Instant::now(),
-                    limit_ms,
-                },
-            );
-        Guard(id)
+        MINE.with(|s| {
+            *s.lock().unwrap_or_else(|p| p.into_inner()) = Some(Watched {
+                def,
+                start: Instant::now(),
+                limit_ms,
+            })
+        });
+        Guard(())
     }
 
     fn run() {
         loop {
             std::thread::sleep(Duration::from_millis(100));
-            let expired = {
-                let guard = WATCHED.lock().unwrap_or_else(|p| p.into_inner());
-                guard.as_ref().and_then(|m| {
-                    m.values()
-                        .find(|w| w.start.elapsed() >= Duration::from_millis(w.limit_ms))
-                        .map(|w| (w.name.clone(), w.limit_ms, w.start.elapsed()))
-                })
-            };
+            let expired = SLOTS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .find_map(|slot| {
+                    let w = slot.lock().unwrap_or_else(|p| p.into_inner());
+                    w.as_ref()
+                        .filter(|w| w.start.elapsed() >= Duration::from_millis(w.limit_ms))
+                        .map(|w| (w.def.full_name(), w.limit_ms, w.start.elapsed()))
+                });
             let Some((name, limit_ms, ran)) = expired else {
                 continue;
             };

@@ -527,3 +527,38 @@ fn a_crashing_binary_loses_only_its_unfinished_tests_and_fails_the_run() {
     }
     assert_valid_junit(&r.junit_path());
 }
+
+#[tiered::test(tier = 3, timeout = "10m")]
+fn a_docker_daemon_that_accepts_and_never_answers_is_one_clear_error_within_seconds() {
+    // A socket that accepts every connection and never says a word.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("docker.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let listed = run_plain("signals", &["list"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let started = Instant::now();
+    let host = format!("unix://{}", socket.display());
+    let r = crate::support::run_env(
+        "signals",
+        &["--tier", "2", "--", "a_passes"],
+        &[("DOCKER_HOST", host.as_str())],
+    );
+    let took = started.elapsed();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "Docker is not reachable at {host} (from DOCKER_HOST): no answer within 5s"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    assert_eq!(r.test("a_passes")["outcome"], "error");
+    assert_valid_junit(&r.junit_path());
+}
