@@ -117,8 +117,7 @@ pub fn run() -> ExitCode {
                         results.started(def.full_name(), def.tier);
                         run_in_child(def, nocapture)
                     } else if def.timeout_ms.is_none() {
-                        let _watched =
-                            watchdog::watch(def, default_timeout_ms(1), &results);
+                        let _watched = watchdog::watch(def, default_timeout_ms(1), &results);
                         execute(def)
                     } else {
                         execute(def)
