@@ -562,3 +562,35 @@ fn a_docker_daemon_that_accepts_and_never_answers_is_one_clear_error_within_seco
     assert_eq!(r.test("a_passes")["outcome"], "error");
     assert_valid_junit(&r.junit_path());
 }
+
+#[tiered::test(tier = 3, timeout = "10m")]
+fn a_container_that_dies_while_starting_is_a_clear_error_and_leaves_nothing() {
+    let listed = run_plain("signals", &["list"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    // The PostgreSQL image cannot run Redis's command: its container exits
+    // at once, before it ever says it is ready.
+    let started = Instant::now();
+    let r = crate::support::run_env(
+        "signals",
+        &["--tier", "2", "--", "a_passes"],
+        &[("TIERED_REDIS_IMAGE", "tiered-local/postgres:15")],
+    );
+    let took = started.elapsed();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "SERVICE redis    NOT AVAILABLE (tiered-local/postgres:15): the container of image `tiered-local/postgres:15` did not start"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    assert_eq!(r.test("a_passes")["outcome"], "error");
+    let j = r.json();
+    assert_eq!(j["services"][0]["ok"], false);
+    let session = j["session"].as_str().unwrap();
+    assert_eq!(
+        crate::support::session_containers(session),
+        Vec::<String>::new()
+    );
+}
