@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+pub use signal_hook::consts::{SIGINT, SIGKILL, SIGTERM};
 
 struct Flags {
     signal: Arc<AtomicUsize>,
@@ -75,5 +75,3 @@ pub fn signal_group(pgid: u32, signal: i32) {
         .stderr(std::process::Stdio::null())
         .status();
 }
-
-pub use signal_hook::consts::{SIGKILL, SIGTERM as TERM};

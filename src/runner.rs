@@ -1068,7 +1068,7 @@ fn run_binary(
         }
         if let Some(why) = halt(deadline) {
             if stopping.is_none() {
-                crate::interrupt::signal_group(child.id(), crate::interrupt::TERM);
+                crate::interrupt::signal_group(child.id(), crate::interrupt::SIGTERM);
                 stopping = Some((why, Instant::now()));
             } else if stopping.is_some_and(|(_, at)| at.elapsed() > STOP_GRACE) {
                 crate::interrupt::signal_group(child.id(), crate::interrupt::SIGKILL);

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{assert_valid_junit, cargo_tiered, fixture, fixtures_target, run_plain};
+use crate::support::{
+    assert_valid_junit, cargo_tiered, fixture, fixtures_target, labelled, run_plain,
+};
 
 /// `cargo tiered --tier 2` on the `signals` fixture, one test at a time,
 /// its reports and the marker file in `dir`.
@@ -77,19 +79,6 @@ fn wait_bounded(mut child: Child) -> (i32, String) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// Containers, running or not, with `label=value`.
-fn labelled(label: &str, value: &str) -> Vec<String> {
-    let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter"])
-        .arg(format!("label={label}={value}"))
-        .output()
-        .expect("the docker CLI runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 fn stopped_by(signal: &str, code: i32) {

@@ -155,9 +155,14 @@ pub fn fixtures_target() -> PathBuf {
 
 /// Containers (running or not) labelled with this session.
 pub fn session_containers(session: &str) -> Vec<String> {
+    labelled("dev.tiered.session", session)
+}
+
+/// Containers, running or not, with `label=value`.
+pub fn labelled(label: &str, value: &str) -> Vec<String> {
     let out = Command::new("docker")
         .args(["ps", "-aq", "--filter"])
-        .arg(format!("label=dev.tiered.session={session}"))
+        .arg(format!("label={label}={value}"))
         .output()
         .expect("the docker CLI runs");
     String::from_utf8_lossy(&out.stdout)
