@@ -34,6 +34,9 @@ pub struct Config {
     pub retries: Option<u32>,
     /// `[timeouts] tierN = "…"`: a test's limit, by tier, when it sets none.
     pub timeouts: BTreeMap<u8, std::time::Duration>,
+    /// `[isolation] tierN = "worker" | "process"`: how a tier's tests are
+    /// isolated under `cargo tiered` when they do not say.
+    pub isolation: BTreeMap<u8, crate::tier::Isolation>,
 }
 
 /// `[services.NAME]`: how to run one service.
@@ -72,12 +75,14 @@ struct RawConfig {
     sla: BTreeMap<String, Spanned<toml::Value>>,
     retries: Option<u32>,
     #[serde(default)]
-    timeouts: RawTimeouts,
+    timeouts: RawPerTier,
+    #[serde(default)]
+    isolation: RawPerTier,
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RawTimeouts {
+struct RawPerTier {
     tier1: Option<Spanned<String>>,
     tier2: Option<Spanned<String>>,
     tier3: Option<Spanned<String>>,
@@ -516,8 +521,29 @@ impl Config {
             })?;
             timeouts.insert(tier, d);
         }
+        let mut isolation = BTreeMap::new();
+        for (tier, value) in [
+            (1u8, raw.isolation.tier1),
+            (2, raw.isolation.tier2),
+            (3, raw.isolation.tier3),
+        ] {
+            let Some(v) = value else { continue };
+            let mode = match v.get_ref().trim() {
+                "worker" => crate::tier::Isolation::Worker,
+                "process" => crate::tier::Isolation::Process,
+                other => {
+                    return Err(invalid(
+                        Some(v.span()),
+                        Some(format!("isolation.tier{tier}")),
+                        format!("unknown isolation `{other}`; expected \"worker\" (tests share long-lived worker processes) or \"process\" (a fresh process per test)"),
+                    ))
+                }
+            };
+            isolation.insert(tier, mode);
+        }
         Ok(Config {
             path: Some(path.to_path_buf()),
+            isolation,
             gates,
             sla,
             services,

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::events::Sink;
-use crate::runner::{self, RunError, RunOptions};
+use crate::run::{self, RunError, RunOptions};
 use crate::services::docker;
 use crate::services::session::{self, image_for, Session};
 use crate::services::ServiceKind;
@@ -61,7 +61,7 @@ pub fn run(
     } else {
         services.to_vec()
     };
-    let ws = runner::load_workspace(&opts.cargo)?;
+    let ws = run::load_workspace(&opts.cargo)?;
     let mut checks = Vec::new();
     let config = match Config::load(&ws.root) {
         Ok(c) => {
@@ -79,7 +79,7 @@ pub fn run(
             return Ok(checks);
         }
     };
-    let rt = runner::services_runtime()?;
+    let rt = run::services_runtime()?;
     let docker = match rt.block_on(docker::connect(session::DOCKER_PING_LIMIT)) {
         Ok((d, version)) => {
             checks.push(Check::pass(
@@ -121,7 +121,7 @@ pub fn run(
         &config,
         &ws.root,
         None,
-        &mut |u| runner::forward(u, sink),
+        &mut |u| run::forward(u, sink),
     ));
     for r in session.reports() {
         let name = r.name.clone();

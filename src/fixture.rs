@@ -27,6 +27,8 @@ pub type Teardown =
 struct ContextInner {
     test_name: String,
     tier: u8,
+    /// The crate the test is declared in (the test binary's, mostly).
+    krate: String,
     teardowns: Mutex<Vec<Teardown>>,
     recorder: crate::perf::Recorder,
     /// Time spent setting up fixtures, in microseconds.
@@ -49,11 +51,21 @@ impl TestContext {
             inner: Arc::new(ContextInner {
                 test_name: test_name.into(),
                 tier,
+                krate: String::new(),
                 teardowns: Mutex::new(Vec::new()),
                 recorder: crate::perf::Recorder::default(),
                 setup_us: std::sync::atomic::AtomicU64::new(0),
             }),
         }
+    }
+
+    /// The context of a registered test.
+    pub(crate) fn for_test(def: &crate::registry::TestDef) -> Self {
+        let mut ctx = TestContext::new(def.full_name(), def.tier);
+        if let Some(inner) = Arc::get_mut(&mut ctx.inner) {
+            inner.krate = def.crate_name().to_string();
+        }
+        ctx
     }
 
     /// The full name of the test being set up.
@@ -183,6 +195,33 @@ pub struct SessionInit {
     pub init: fn() -> SessionInitFuture,
 }
 
+/// The key of a session value of type `type_name` (as
+/// `std::any::type_name` writes it) for a test of crate `krate`: the
+/// crate's own paths written `crate::…`, so a type in a module that several
+/// test binaries include (`mod common;`) has one key in all of them and is
+/// built once per `cargo tiered` run.
+pub fn session_key(type_name: &str, krate: &str) -> String {
+    if krate.is_empty() {
+        return type_name.to_string();
+    }
+    let prefix = format!("{krate}::");
+    let mut out = String::with_capacity(type_name.len());
+    let mut copied = 0;
+    for (at, _) in type_name.match_indices(&prefix) {
+        let starts_path = type_name[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == ':'));
+        if starts_path && at >= copied {
+            out.push_str(&type_name[copied..at]);
+            out.push_str("crate::");
+            copied = at + prefix.len();
+        }
+    }
+    out.push_str(&type_name[copied..]);
+    out
+}
+
 /// The environment variable carrying a session value's JSON.
 pub fn session_env_key(key: &str) -> String {
     let mut k = String::from("TIERED_SESSION_FIXTURE_");
@@ -230,9 +269,9 @@ impl<T: SessionFixture> Fixture for PerSession<T> {
         });
     }
 
-    async fn setup(_ctx: &TestContext) -> Result<Self, FixtureError> {
+    async fn setup(ctx: &TestContext) -> Result<Self, FixtureError> {
         let key = std::any::type_name::<T>();
-        let env = session_env_key(key);
+        let env = session_env_key(&session_key(key, &ctx.inner.krate));
         if let Ok(err) = std::env::var(format!("{env}_ERROR")) {
             return Err(FixtureError::new::<T>(err));
         }

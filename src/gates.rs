@@ -100,6 +100,9 @@ pub struct CriterionResult {
     pub actual: Option<f64>,
     /// Whether it held. A criterion that could not be measured fails.
     pub passed: bool,
+    /// Why, when the numbers alone do not say (`complete_run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// One gate's judgement.
@@ -114,7 +117,7 @@ pub struct GateResult {
 }
 
 /// What the run proved beyond the counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Evidence {
     /// Services the selected tests needed.
     pub services_needed: usize,
@@ -126,6 +129,10 @@ pub struct Evidence {
     pub slas: usize,
     /// Of those, how many held.
     pub slas_met: usize,
+    /// Why the run did not run every selected test (`--fail-fast` stopped
+    /// it): every gate then fails with a `complete_run` criterion, because
+    /// rates over a run that stopped early judge tests that never ran.
+    pub incomplete: Option<String>,
 }
 
 /// Judges a gate against the counts of the tiers it covers.
@@ -139,6 +146,7 @@ pub fn evaluate(name: &str, spec: &GateSpec, counts: &Counts, evidence: &Evidenc
                 required,
                 actual,
                 passed: actual.is_some_and(|a| a >= required),
+                detail: None,
             });
         }
     };
@@ -160,6 +168,7 @@ pub fn evaluate(name: &str, spec: &GateSpec, counts: &Counts, evidence: &Evidenc
             required: max as f64,
             actual: Some(failed as f64),
             passed: failed <= max,
+            detail: None,
         });
     }
     if spec.services_operational == Some(true) {
@@ -168,6 +177,7 @@ pub fn evaluate(name: &str, spec: &GateSpec, counts: &Counts, evidence: &Evidenc
             required: evidence.services_needed as f64,
             actual: Some(evidence.services_up as f64),
             passed: evidence.services_up >= evidence.services_needed,
+            detail: None,
         });
     }
     if spec.no_mocking == Some(true) {
@@ -176,6 +186,7 @@ pub fn evaluate(name: &str, spec: &GateSpec, counts: &Counts, evidence: &Evidenc
             required: 0.0,
             actual: Some(evidence.mocking_findings as f64),
             passed: evidence.mocking_findings == 0,
+            detail: None,
         });
     }
     if spec.sla_met == Some(true) {
@@ -184,6 +195,18 @@ pub fn evaluate(name: &str, spec: &GateSpec, counts: &Counts, evidence: &Evidenc
             required: evidence.slas as f64,
             actual: Some(evidence.slas_met as f64),
             passed: evidence.slas_met >= evidence.slas,
+            detail: None,
+        });
+    }
+    if let Some(why) = &evidence.incomplete {
+        criteria.push(CriterionResult {
+            name: "complete_run".into(),
+            required: 1.0,
+            actual: Some(0.0),
+            passed: false,
+            detail: Some(format!(
+                "the run is incomplete: {why}; a gate judges only a whole run (run without --fail-fast)"
+            )),
         });
     }
     GateResult {

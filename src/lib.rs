@@ -19,7 +19,8 @@
 //! The crate is organised one module per concern: [`registry`] (what the
 //! attribute registers), [`harness`] (the in-binary runner), [`protocol`]
 //! (what a harness binary tells `cargo tiered`), [`config`], [`rates`],
-//! [`gates`], [`partition`] (CI sharding), [`report`] and [`exit_codes`].
+//! [`gates`], [`partition`] (CI sharding), [`report`], [`worker`] (a
+//! harness binary serving `cargo tiered`) and [`exit_codes`].
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -41,6 +42,7 @@ pub mod report;
 pub mod services;
 pub mod sla;
 pub mod tier;
+pub mod worker;
 
 #[cfg(feature = "_cargo_tiered")]
 #[doc(hidden)]
@@ -65,7 +67,7 @@ pub mod mocking;
 pub mod progress;
 #[cfg(feature = "_cargo_tiered")]
 #[doc(hidden)]
-pub mod runner;
+pub mod run;
 #[cfg(feature = "_cargo_tiered")]
 #[doc(hidden)]
 pub mod scan;
@@ -113,6 +115,6 @@ macro_rules! main {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::fixture::{setup_fixture, SessionInit};
-    pub use crate::registry::{IntoTestResult, ShouldPanic, TestBody, TestDef};
+    pub use crate::registry::{IntoTestResult, Isolation, ShouldPanic, TestBody, TestDef};
     pub use inventory;
 }

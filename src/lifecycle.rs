@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::events::Sink;
-use crate::runner::{self, RunError, RunOptions};
+use crate::run::{self, RunError, RunOptions};
 use crate::services::docker::{self, KEPT_LABEL, SESSION_LABEL};
 use crate::services::kept::{self, KeptState};
 use crate::services::session::{self, Reuse, Session};
@@ -40,7 +40,7 @@ fn wanted(opts: &RunOptions, only: &[ServiceKind]) -> Result<Vec<ServiceKind>, R
     if !only.is_empty() {
         return Ok(only.to_vec());
     }
-    let listing = runner::list(opts)?;
+    let listing = run::list(opts)?;
     let mut kinds: Vec<ServiceKind> = listing
         .tests
         .iter()
@@ -55,7 +55,7 @@ fn wanted(opts: &RunOptions, only: &[ServiceKind]) -> Result<Vec<ServiceKind>, R
 
 /// `services up`: starts (or checks and reuses) the kept services.
 pub fn up(opts: &RunOptions, only: &[ServiceKind], sink: &mut dyn Sink) -> Result<Up, RunError> {
-    let ws = runner::load_workspace(&opts.cargo)?;
+    let ws = run::load_workspace(&opts.cargo)?;
     let config = Config::load(&ws.root)?;
     let kinds = wanted(opts, only)?;
     let state = kept::state_path(&ws.target_dir);
@@ -66,7 +66,7 @@ pub fn up(opts: &RunOptions, only: &[ServiceKind], sink: &mut dyn Sink) -> Resul
             all_up: true,
         });
     }
-    let rt = runner::services_runtime()?;
+    let rt = run::services_runtime()?;
     let reuse = Reuse {
         path: state.clone(),
         keep_new: true,
@@ -76,7 +76,7 @@ pub fn up(opts: &RunOptions, only: &[ServiceKind], sink: &mut dyn Sink) -> Resul
         &config,
         &ws.root,
         Some(&reuse),
-        &mut |u| runner::forward(u, sink),
+        &mut |u| run::forward(u, sink),
     ));
     let reports = session.reports().to_vec();
     rt.block_on(session.teardown());
@@ -120,12 +120,12 @@ fn load_state(path: &std::path::Path) -> Result<Option<KeptState>, RunError> {
 /// `services status`: each kept service's health, uptime, image and port.
 /// `Ok(None)` when nothing is kept.
 pub fn status(opts: &RunOptions) -> Result<Option<(PathBuf, Vec<Status>)>, RunError> {
-    let ws = runner::load_workspace(&opts.cargo)?;
+    let ws = run::load_workspace(&opts.cargo)?;
     let path = kept::state_path(&ws.target_dir);
     let Some(state) = load_state(&path)? else {
         return Ok(None);
     };
-    let rt = runner::services_runtime()?;
+    let rt = run::services_runtime()?;
     let rows = rt.block_on(async {
         let (docker, _) = docker::connect(session::DOCKER_PING_LIMIT).await?;
         let mut rows = Vec::new();
@@ -170,10 +170,10 @@ pub struct Down {
 }
 
 pub fn down(opts: &RunOptions) -> Result<Down, RunError> {
-    let ws = runner::load_workspace(&opts.cargo)?;
+    let ws = run::load_workspace(&opts.cargo)?;
     let path = kept::state_path(&ws.target_dir);
     let state = kept::load(&path).ok().flatten();
-    let rt = runner::services_runtime()?;
+    let rt = run::services_runtime()?;
     let removed = rt.block_on(async {
         let (docker, _) = docker::connect(session::DOCKER_PING_LIMIT).await?;
         let orphans = docker::reap_orphans(&docker).await;
@@ -208,7 +208,7 @@ pub fn down(opts: &RunOptions) -> Result<Down, RunError> {
 /// `services env`: `KEY=VALUE` lines that point test processes at the kept
 /// services (the session variable included, so they start none of their own).
 pub fn env(opts: &RunOptions) -> Result<Vec<(String, String)>, RunError> {
-    let ws = runner::load_workspace(&opts.cargo)?;
+    let ws = run::load_workspace(&opts.cargo)?;
     let path = kept::state_path(&ws.target_dir);
     let state = load_state(&path)?.ok_or_else(|| RunError::Services {
         message: format!(

@@ -23,8 +23,8 @@ use crate::events::{Event, Sink};
 use crate::exit_codes;
 use crate::gates;
 use crate::partition::{self, MergedShards, ShardInfo};
+use crate::report::write::{exit_code, write_reports, ReportPaths};
 use crate::report::{self, Measured, SessionReport, Verdict};
-use crate::runner::{self, ReportPaths, RunError, RunOutcome};
 use crate::sla::SlaSpec;
 
 /// What `cargo tiered merge` was asked to do.
@@ -50,6 +50,12 @@ pub struct MergeOptions {
 /// Why the reports cannot be merged.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
+    /// `tiered.toml` is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// `--gate NAME` names no gate.
+    #[error(transparent)]
+    UnknownGate(#[from] gates::UnknownGate),
     /// A report cannot be read or is not a JSON report.
     #[error("cannot read the shard report {path}")]
     Read {
@@ -86,7 +92,8 @@ pub enum MergeError {
 }
 
 impl MergeError {
-    /// Every merge error is the caller's to fix: exit 2.
+    /// Every merge error is the caller's to fix: exit 2 (a `tiered.toml`
+    /// that cannot be read included, as for a run).
     pub fn exit_code(&self) -> u8 {
         exit_codes::USAGE
     }
@@ -94,6 +101,10 @@ impl MergeError {
     /// What the user can do about it.
     pub fn hint(&self) -> &'static str {
         match self {
+            MergeError::Config(e) => e.hint(),
+            MergeError::UnknownGate(_) => {
+                "define it as [gates.NAME] in tiered.toml, or use one of the known gates"
+            }
             MergeError::Read { .. } => {
                 "pass the files that `cargo tiered --partition KIND:K/N --json PATH` wrote"
             }
@@ -108,6 +119,14 @@ impl MergeError {
             }
         }
     }
+}
+
+/// The result of `cargo tiered merge`.
+pub struct MergeOutcome {
+    /// The merged, judged report.
+    pub report: SessionReport,
+    /// The exit code to use.
+    pub exit_code: u8,
 }
 
 /// A merged report and what the merge noticed without refusing it.
@@ -238,7 +257,17 @@ pub fn combine(
     let mut duration_ms: f64 = 0.0;
     let mut seen_failures = HashSet::new();
     let mut seen_mocking = HashSet::new();
+    // A shard that stopped early makes the whole incomplete; one that was
+    // interrupted, the whole interrupted.
+    let mut incomplete: Option<String> = None;
+    let mut interrupted: Option<String> = None;
     for (_, r, info) in shards {
+        if let Some(why) = &r.incomplete {
+            incomplete.get_or_insert_with(|| format!("shard {}: {why}", info.index));
+        }
+        if let Some(why) = &r.interrupted {
+            interrupted.get_or_insert_with(|| why.clone());
+        }
         tests.extend(r.tests);
         for b in r.build_failures {
             if seen_failures.insert((b.package.clone(), b.target.clone())) {
@@ -262,6 +291,7 @@ pub fn combine(
         services_needed: services.len(),
         services_up: services.iter().filter(|r| r.ok).count(),
         mocking_findings: mocking.iter().filter(|m| m.allowed.is_none()).count(),
+        incomplete: incomplete.clone(),
     };
     let mut report = SessionReport::assemble(
         Measured {
@@ -280,9 +310,11 @@ pub fn combine(
     report.operations = operations;
     report.load = load;
     report.mocking = mocking;
-    if !missing.is_empty() {
+    if !missing.is_empty() || incomplete.is_some() || interrupted.is_some() {
         report.verdict = Verdict::Fail;
     }
+    report.incomplete = incomplete;
+    report.interrupted = interrupted;
     report.merged = Some(MergedShards {
         kind,
         count,
@@ -314,7 +346,7 @@ pub fn merge(
     opts: &MergeOptions,
     sink: &mut dyn Sink,
     err: &mut dyn Write,
-) -> Result<RunOutcome, RunError> {
+) -> Result<MergeOutcome, MergeError> {
     let (config, _root) = Config::discover(&opts.config_dir)?;
     let gate_specs = gates::resolve(&config, &opts.gates)?;
     let mut shards = Vec::new();
@@ -328,7 +360,7 @@ pub fn merge(
     let Merged { report, warnings } = combine(shards, &gate_specs, &config.sla)?;
     sink.event(&Event::RunFinished(&report));
     let mut written = warnings;
-    let all_written = runner::write_reports(
+    let all_written = write_reports(
         &report,
         &ReportPaths {
             json: opts.json.as_deref(),
@@ -343,7 +375,7 @@ pub fn merge(
         let _ = writeln!(err, "no tests: the shards' reports declare none");
         exit_codes::NO_TESTS
     } else {
-        runner::exit_code(&report, all_written)
+        exit_code(&report, all_written)
     };
-    Ok(RunOutcome { report, exit_code })
+    Ok(MergeOutcome { report, exit_code })
 }

@@ -1,34 +1,82 @@
 //! What a harness binary and `cargo tiered` tell each other.
 //!
-//! The channel is files named by environment variables, as insta does, so a
-//! harness binary stays an ordinary program that `cargo test` can run:
+//! A harness binary stays an ordinary program that `cargo test` can run;
+//! `cargo tiered` talks to it through environment variables it sets, in one
+//! of three modes:
 //!
 //! | variable | set by | effect |
 //! |---|---|---|
 //! | `TIERED_LIST_OUT=PATH` | `cargo tiered` | the binary writes its tests ([`ListedTest`], a JSON array) to PATH and exits 0 without running anything |
-//! | `TIERED_RESULTS_OUT=PATH` | `cargo tiered` | the binary appends one [`TestRecord`] per finished test to PATH as a JSON line, flushed at once, so a crash keeps what ran |
-//! | `TIERED_ONLY=PATH` | `cargo tiered --partition` | the binary runs only the tests whose names PATH lists (a JSON array): the shard's |
-//! | `TIERED_TIMEOUT_TIERn_MS=MS` | `cargo tiered`, from `[timeouts]` in tiered.toml | the limit of a tier-n test that sets no `timeout` (defaults: 60 s, 5 min, 15 min) |
-//! | `TIERED_RETRIES=N` | `cargo tiered --retries`, `retries` in tiered.toml | a failed test without its own `retries` runs again, up to N more times; the failed runs travel in its record (`retries`) |
-//! | `TIERED_CHILD_TEST=NAME`, `TIERED_CHILD_OUT=PATH` | the harness itself | run only NAME in this process and write its [`TestRecord`] to PATH (tiers 2–3 run each test in a child process) |
+//! | `TIERED_WORKER=SOCKET`, `TIERED_WORKER_ID=N` | `cargo tiered` | the binary is a **worker**: it connects to the Unix socket SOCKET, says [`FromWorker::Hello`], then runs the tests each [`ToWorker::Run`] names, one at a time, answering [`FromWorker::Finished`] for each, until [`ToWorker::Exit`] or the socket closes (see [`crate::worker`]) |
+//! | `TIERED_WORKER_STDOUT=PATH`, `TIERED_WORKER_STDERR=PATH` | `cargo tiered` | where a worker sends file descriptors 1 and 2 while a test runs: each test's output, read back after it (and by `cargo tiered` after a crash) |
+//! | `TIERED_SESSION_INIT=KEY`, `TIERED_CHILD_OUT=PATH` | `cargo tiered`, the harness | build the session value KEY ([`crate::PerSession`]) and write its JSON to PATH |
+//! | `TIERED_CHILD_TEST=NAME`, `TIERED_CHILD_OUT=PATH` | the harness itself | run only NAME in this process and write its [`TestRecord`] to PATH (a binary run alone runs each tier-2/3 test in a child process) |
+//! | `TIERED_TIMEOUT_TIERn_MS=MS` | `cargo tiered services env`, the user | the limit of a tier-n test that sets no `timeout`, for a binary run alone (defaults: 60 s, 5 min, 15 min); under `cargo tiered` the limits are enforced by `cargo tiered` itself |
+//! | `TIERED_RETRIES=N` | the user | a binary run alone reruns a failed test without its own `retries` up to N more times |
 //!
-//! A harness binary is recognised without running it by [`marker`]: bytes
-//! that only a binary built with `tiered::main!()` contains.
+//! A worker's messages are JSON lines on the socket, so stdin, stdout and
+//! stderr stay the test's own. A harness binary is recognised without
+//! running it by [`marker`]: bytes that only a binary built with
+//! `tiered::main!()` contains.
 
 use serde::{Deserialize, Serialize};
 
 /// Names the file a harness binary writes its listing to.
 pub const LIST_OUT_ENV: &str = "TIERED_LIST_OUT";
-/// Names the file a harness binary appends its results to.
-pub const RESULTS_OUT_ENV: &str = "TIERED_RESULTS_OUT";
-/// Names the file listing the only tests a harness binary may run (a shard).
-pub const ONLY_ENV: &str = "TIERED_ONLY";
 /// Asks a harness binary to run one test in-process (child mode).
 pub const CHILD_TEST_ENV: &str = "TIERED_CHILD_TEST";
 /// Where a child writes the one result.
 pub const CHILD_OUT_ENV: &str = "TIERED_CHILD_OUT";
+/// Asks a harness binary to build one session value (child mode).
+pub const SESSION_INIT_ENV: &str = "TIERED_SESSION_INIT";
 /// Reruns after a failure for tests that set no `retries` (a count).
 pub const RETRIES_ENV: &str = "TIERED_RETRIES";
+/// Makes a harness binary a worker of `cargo tiered`: the socket to reach.
+pub const WORKER_ENV: &str = "TIERED_WORKER";
+/// The worker's number, said back in [`FromWorker::Hello`].
+pub const WORKER_ID_ENV: &str = "TIERED_WORKER_ID";
+/// Where a worker's fd 1 goes while a test runs.
+pub const WORKER_STDOUT_ENV: &str = "TIERED_WORKER_STDOUT";
+/// Where a worker's fd 2 goes while a test runs.
+pub const WORKER_STDERR_ENV: &str = "TIERED_WORKER_STDERR";
+
+/// This protocol's version; a worker of another version is refused.
+pub const WORKER_PROTOCOL: u32 = 1;
+
+/// What `cargo tiered` asks of a worker, one JSON line each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ToWorker {
+    /// Run these tests (libtest-style names), one after another, in this
+    /// order; answer [`FromWorker::Finished`] after each.
+    Run {
+        /// The tests.
+        tests: Vec<String>,
+        /// Tests of this binary wanting a PostgreSQL database are still
+        /// queued after these: prepare one for the next while these run.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        more_postgres: bool,
+    },
+    /// Finish background work (queued database drops) and exit 0.
+    Exit,
+}
+
+/// What a worker tells `cargo tiered`, one JSON line each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum FromWorker {
+    /// The worker is connected and ready.
+    Hello {
+        /// Its `TIERED_WORKER_ID`.
+        worker: u64,
+        /// Its process id.
+        pid: u32,
+        /// [`WORKER_PROTOCOL`] of the binary.
+        protocol: u32,
+    },
+    /// One test finished; its output is in the record.
+    Finished(TestRecord),
+}
 
 /// The variable carrying a tier's default test timeout, in milliseconds
 /// (`[timeouts] tierN` of tiered.toml): `TIERED_TIMEOUT_TIER2_MS`.
@@ -71,6 +119,27 @@ pub struct ListedTest {
     pub file: String,
     /// Declaring line.
     pub line: u32,
+    /// `timeout = "…"` in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// `retries = N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    /// `serial` / `serial = "group"`: one at a time with the group's other tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// `exclusive`: nothing else runs while it does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclusive: bool,
+    /// `isolation = "process"`: a fresh process of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<crate::tier::Isolation>,
+    /// The session values ([`crate::PerSession`]) its fixtures take, by key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub session_values: Vec<String>,
+    /// A fixture asked for a PostgreSQL database of its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wants_postgres: bool,
 }
 
 /// How a test ended.
@@ -85,7 +154,8 @@ pub enum Outcome {
     Error,
     /// Ignored (not requested with `--ignored`).
     Ignored,
-    /// Selected but never ran (fail-fast stopped the run, or filtered at run time).
+    /// Selected but never ran (`--fail-fast` or an interruption stopped the
+    /// run first, or its target did not build).
     NotRun,
 }
 
@@ -107,23 +177,6 @@ impl Outcome {
     }
 }
 
-/// One line of the results file: a test of tiers 2–3 that started (tier-1
-/// tests run in-process in moments and are reported when they finish), or
-/// a finished test's record.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum ResultLine {
-    /// A test started.
-    Started {
-        /// Its libtest-style name.
-        started: String,
-        /// Its tier.
-        tier: u8,
-    },
-    /// A test finished.
-    Finished(TestRecord),
-}
-
 /// One finished test, as the harness reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestRecord {
@@ -139,10 +192,10 @@ pub struct TestRecord {
     /// why it could not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// Captured standard output (tests run in a child process only).
+    /// Captured standard output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout: Option<String>,
-    /// Captured standard error (tests run in a child process only).
+    /// Captured standard error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr: Option<String>,
     /// What the test measured with `tiered::Perf`.

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::fixture::TestContext;
+pub use crate::tier::Isolation;
 use crate::tier::Tier;
 
 /// A test registered by `#[tiered::test]`.
@@ -34,6 +35,14 @@ pub struct TestDef {
     pub retries: Option<u32>,
     /// `tags = […]`.
     pub tags: &'static [&'static str],
+    /// `serial` (the group `serial`) or `serial = "group"`: runs one at a
+    /// time with the other tests of its group.
+    pub serial: Option<&'static str>,
+    /// `exclusive`: nothing else runs while it does.
+    pub exclusive: bool,
+    /// `isolation = "process"` / `"worker"`; `None`: the tier's default
+    /// (`[isolation]` in tiered.toml, else a shared worker).
+    pub isolation: Option<Isolation>,
     /// Adds the services the test's fixtures need.
     pub needs: fn(&mut Vec<&'static str>),
     /// Adds the session-scoped values the test's fixtures need.
@@ -110,6 +119,27 @@ impl TestDef {
             Some((_crate, rest)) => format!("{rest}::{}", self.name),
             None => self.name.to_string(),
         }
+    }
+
+    /// The crate the test is declared in: the first segment of its module path.
+    pub fn crate_name(&self) -> &'static str {
+        self.module_path
+            .split_once("::")
+            .map_or(self.module_path, |(k, _)| k)
+    }
+
+    /// The keys of the session values ([`crate::PerSession`]) its fixtures
+    /// take, as [`crate::fixture::session_key`] writes them.
+    pub fn session_keys(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        (self.session_inits)(&mut v);
+        let mut keys: Vec<String> = v
+            .iter()
+            .map(|i| crate::fixture::session_key(i.key, self.crate_name()))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
     }
 
     /// The test's tier.

@@ -122,3 +122,25 @@ impl fmt::Display for TierSet {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown tier `{0}`: use 1, 2, 3, a list such as 1,2, or all")]
 pub struct TierParseError(pub String);
+
+/// How a test is isolated from the tests before and after it under
+/// `cargo tiered`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// In a long-lived worker process that runs many tests, one at a time.
+    #[default]
+    Worker,
+    /// In a fresh process of its own, ended after it.
+    Process,
+}
+
+impl Isolation {
+    /// `worker` or `process`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::Worker => "worker",
+            Isolation::Process => "process",
+        }
+    }
+}

@@ -10,7 +10,7 @@ use tiered::events::{JsonSink, Sink, Tee, TerminalSink};
 use tiered::exit_codes;
 use tiered::hook::{self, HookKind, InstallOptions, Previous, Uninstalled};
 use tiered::partition::Partition;
-use tiered::runner::{self, CargoArgs, RunError, RunOptions};
+use tiered::run::{self, CargoArgs, RunError, RunOptions};
 use tiered::services::ServiceKind;
 use tiered::TierSet;
 use tiered::{doctor, lifecycle, progress};
@@ -222,9 +222,18 @@ struct RunArgs {
     /// Judge this gate (repeatable): discovery, integration, release, or one from tiered.toml.
     #[arg(long = "gate", value_name = "NAME")]
     gates: Vec<String>,
-    /// Run every test binary even after one failed.
-    #[arg(long)]
+    /// Stop starting tests after the first failure (a quick local loop): the tests not started are not run, the run is incomplete, and every gate given fails.
+    #[arg(long, overrides_with = "no_fail_fast")]
+    fail_fast: bool,
+    /// Run every selected test whatever fails (the default; accepted for cargo test's users).
+    #[arg(long, overrides_with = "fail_fast")]
     no_fail_fast: bool,
+    /// Tests running at once, across every binary (default: the available cores; `-- --test-threads N` is read too).
+    #[arg(long = "test-threads", short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    test_threads: Option<u16>,
+    /// Keep and show the captured output of passing tests too (terminal, JSON, JUnit).
+    #[arg(long)]
+    success_output: bool,
     /// End the whole run after DURATION (e.g. 30m, build included): the running binary is stopped, what finished is reported, the reports are written, the verdict is FAIL.
     #[arg(long, value_name = "DURATION", value_parser = tiered::duration::parse)]
     timeout: Option<std::time::Duration>,
@@ -351,7 +360,10 @@ fn flag_hook_ignores(run: &RunArgs, action: &HookAction) -> Option<String> {
         ("--junit", run.junit.is_some()),
         ("--json", run.json.is_some()),
         ("--html", run.html.is_some()),
+        ("--fail-fast", run.fail_fast),
         ("--no-fail-fast", run.no_fail_fast),
+        ("--test-threads", run.test_threads.is_some()),
+        ("--success-output", run.success_output),
         ("--timeout", run.timeout.is_some()),
         ("--retries", run.retries.is_some()),
         ("--verbose", run.verbose),
@@ -421,7 +433,15 @@ pub fn execute(cli: Cli) -> u8 {
                 }
             }
         }
-        Some(Command::Merge(merge)) => merge_command(merge, cli.run.select),
+        Some(Command::Merge(merge)) => {
+            return match merge_command(merge, cli.run.select) {
+                Ok(code) => code,
+                Err(e) => {
+                    report_error(&e, Some(e.hint().to_string()));
+                    e.exit_code()
+                }
+            }
+        }
         None => run_command(cli.run),
     };
     match result {
@@ -531,7 +551,9 @@ fn run_command(args: RunArgs) -> Result<u8, RunError> {
     opts.json = args.json;
     opts.html = args.html;
     opts.gates = args.gates;
-    opts.no_fail_fast = args.no_fail_fast;
+    opts.fail_fast = args.fail_fast && !args.no_fail_fast;
+    opts.test_threads = args.test_threads.map(usize::from);
+    opts.success_output = args.success_output;
     opts.verbose = args.verbose;
     opts.timeout = args.timeout;
     opts.retries = args.retries;
@@ -543,7 +565,7 @@ fn run_command(args: RunArgs) -> Result<u8, RunError> {
     if args.message_format == MessageFormat::Json {
         sinks.push(&mut json);
     }
-    let outcome = runner::run(&opts, &mut Tee(sinks), &mut std::io::stderr())?;
+    let outcome = run::run(&opts, &mut Tee(sinks), &mut std::io::stderr())?;
     Ok(outcome.exit_code)
 }
 
@@ -701,9 +723,9 @@ fn doctor_command(args: DoctorArgs) -> Result<u8, RunError> {
     })
 }
 
-fn merge_command(args: MergeArgs, select: Select) -> Result<u8, RunError> {
+fn merge_command(args: MergeArgs, select: Select) -> Result<u8, tiered::merge::MergeError> {
     if let Some(flag) = selection_flag(&select) {
-        return Err(tiered::merge::MergeError::SelectionFlag { flag: flag.into() }.into());
+        return Err(tiered::merge::MergeError::SelectionFlag { flag: flag.into() });
     }
     let config_dir = match select.manifest_path {
         Some(m) => std::path::absolute(&m)
@@ -711,10 +733,7 @@ fn merge_command(args: MergeArgs, select: Select) -> Result<u8, RunError> {
             .parent()
             .map(|d| d.to_path_buf())
             .unwrap_or_default(),
-        None => std::env::current_dir().map_err(|source| RunError::Io {
-            what: "cannot read the current directory".into(),
-            source,
-        })?,
+        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     };
     let opts = tiered::merge::MergeOptions {
         reports: args.reports,
@@ -761,7 +780,7 @@ fn selection_flag(s: &Select) -> Option<&'static str> {
 fn list_command(args: ListArgs) -> Result<u8, RunError> {
     let mut opts = options(args.select)?;
     opts.partition = partition(args.partition.as_deref())?;
-    let listing = runner::list(&opts)?;
+    let listing = run::list(&opts)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let _ = serde_json::to_writer_pretty(&mut out, &listing);
@@ -820,7 +839,7 @@ fn list_command(args: ListArgs) -> Result<u8, RunError> {
 
 fn check_command(args: CheckArgs) -> Result<u8, RunError> {
     let opts = options(args.select)?;
-    let findings = runner::check(&opts)?;
+    let findings = run::check(&opts)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let _ = serde_json::to_writer_pretty(&mut out, &findings);

@@ -32,6 +32,9 @@ struct Options {
     retries: Option<u32>,
     tags: Vec<String>,
     needs: Vec<String>,
+    serial: Option<String>,
+    exclusive: bool,
+    isolation: Option<String>,
 }
 
 fn parse_options(args: TokenStream2) -> syn::Result<Options> {
@@ -121,9 +124,34 @@ fn parse_options(args: TokenStream2) -> syn::Result<Options> {
                 }
                 opts.needs = names.iter().map(LitStr::value).collect();
             }
+            "serial" => {
+                opts.serial = Some(if meta.input.peek(syn::Token![=]) {
+                    let lit: LitStr = meta.value()?.parse()?;
+                    if lit.value().trim().is_empty() {
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            "name the group, e.g. serial = \"schema\", or write `serial` alone",
+                        ));
+                    }
+                    lit.value()
+                } else {
+                    "serial".to_string()
+                });
+            }
+            "exclusive" => opts.exclusive = true,
+            "isolation" => {
+                let lit: LitStr = meta.value()?.parse()?;
+                if !["process", "worker"].contains(&lit.value().as_str()) {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "isolation is \"process\" (a fresh process for this test) or \"worker\" (a shared worker process)",
+                    ));
+                }
+                opts.isolation = Some(lit.value());
+            }
             _ => {
                 return Err(meta.error(
-                    "unknown option; expected one of `tier`, `ignore`, `should_panic`, `timeout`, `retries`, `tags`, `needs`",
+                    "unknown option; expected one of `tier`, `ignore`, `should_panic`, `timeout`, `retries`, `tags`, `needs`, `serial`, `exclusive`, `isolation`",
                 ))
             }
         }
@@ -253,6 +281,20 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     };
     let tags = &opts.tags;
     let declared_needs = &opts.needs;
+    let serial = match &opts.serial {
+        Some(g) => quote!(::std::option::Option::Some(#g)),
+        None => quote!(::std::option::Option::None),
+    };
+    let exclusive = opts.exclusive;
+    let isolation = match opts.isolation.as_deref() {
+        Some("process") => quote!(::std::option::Option::Some(
+            ::tiered::__private::Isolation::Process
+        )),
+        Some(_) => quote!(::std::option::Option::Some(
+            ::tiered::__private::Isolation::Worker
+        )),
+        None => quote!(::std::option::Option::None),
+    };
     let name = ident.to_string();
     Ok(quote! {
         #func
@@ -268,6 +310,9 @@ fn expand(args: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                 timeout_ms: #timeout,
                 retries: #retries,
                 tags: &[#(#tags),*],
+                serial: #serial,
+                exclusive: #exclusive,
+                isolation: #isolation,
                 needs: |__needs: &mut ::std::vec::Vec<&'static str>| {
                     #(__needs.push(#declared_needs);)*
                     #(#needs)*

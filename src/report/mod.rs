@@ -21,6 +21,8 @@ pub mod json;
 #[cfg(feature = "_cargo_tiered")]
 pub mod junit;
 pub mod summary;
+#[cfg(feature = "_cargo_tiered")]
+pub mod write;
 
 /// PASS or FAIL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +163,29 @@ pub struct SessionReport {
     /// finished is reported, the rest is not run, and the verdict is FAIL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
+    /// Why the run did not run every selected test although nothing
+    /// interrupted it (`--fail-fast` stopped it after a failure): the tests
+    /// it did not start are `not_run`, and every gate fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
+    /// Where the run's time went, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+}
+
+/// Where a run's wall time went, phase by phase, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// `cargo metadata` and `cargo build`.
+    pub build_ms: f64,
+    /// Listing the binaries, scanning the sources, selecting.
+    pub plan_ms: f64,
+    /// Starting (or checking kept) services and building session values.
+    pub services_ms: f64,
+    /// From the first worker started to the last result.
+    pub tests_ms: f64,
+    /// Removing the session's containers.
+    pub teardown_ms: f64,
 }
 
 /// The one-line summary of a failure message: its first line, or for a
@@ -286,6 +311,8 @@ impl SessionReport {
             partition: None,
             merged: None,
             interrupted: None,
+            incomplete: None,
+            timings: None,
         }
     }
 

@@ -28,6 +28,7 @@ pub fn criterion_values(c: &crate::gates::CriterionResult) -> (String, String) {
             c.actual
                 .map_or("not measured".into(), |a| format!("{a} met")),
         ),
+        "complete_run" => ("complete".into(), "incomplete".into()),
         "no_mocking" | "max_failed" => (
             format!("<= {}", c.required),
             c.actual.map_or("not measured".into(), |a| format!("{a}")),
@@ -331,6 +332,15 @@ pub fn write(
                 writeln!(w, "{:<14} (no criteria)", g.name)?;
             }
         }
+        let mut details: Vec<&str> = report
+            .gates
+            .iter()
+            .flat_map(|g| g.criteria.iter().filter_map(|c| c.detail.as_deref()))
+            .collect();
+        details.dedup();
+        for d in details {
+            writeln!(w, "  {d}")?;
+        }
     }
     writeln!(w)?;
     for line in shard_lines(report) {
@@ -350,9 +360,16 @@ pub fn write(
             "interrupted by {why}: the tests that finished are reported, the others are not; the verdict is FAIL"
         )?;
     }
-    let word = match report.verdict {
-        Verdict::Pass => "PASS",
-        Verdict::Fail => "FAIL",
+    if let Some(why) = &report.incomplete {
+        writeln!(
+            w,
+            "incomplete: {why}; the tests it did not start are not run, and no gate can pass"
+        )?;
+    }
+    let word = match (report.verdict, report.incomplete.is_some()) {
+        (Verdict::Pass, _) => "PASS",
+        (Verdict::Fail, false) => "FAIL",
+        (Verdict::Fail, true) => "FAIL (incomplete)",
     };
     let c = report.totals;
     writeln!(

@@ -429,6 +429,32 @@ impl Fixture for Postgres {
     async fn setup(ctx: &TestContext) -> Result<Self, FixtureError> {
         let admin = admin_url()?;
         let err = |e: sqlx::Error| FixtureError::new::<Postgres>(format!("PostgreSQL: {e}"));
+        if let Some((database, pool)) = handoff::take_prepared().await {
+            // Prepared by this worker while the test before ran: claimed,
+            // connected. Dropped in the background after a pass, kept after
+            // a failure.
+            let closing = pool.clone();
+            let name = database.clone();
+            ctx.on_teardown(move |passed| {
+                Box::pin(async move {
+                    if passed {
+                        tokio::spawn(async move {
+                            closing.close().await;
+                            handoff::release(name);
+                        });
+                        None
+                    } else {
+                        tokio::spawn(async move { closing.close().await });
+                        Some(format!("kept the test database `{name}` for inspection"))
+                    }
+                })
+            });
+            return Ok(Postgres {
+                pool,
+                url: replace_database(&admin, &database),
+                database,
+            });
+        }
         if let Some(database) = handoff::take_handed() {
             // Claimed by the harness before this process started; the
             // harness drops it after a pass and keeps it after a failure.
@@ -545,21 +571,31 @@ fn replace_database(url: &str, database: &str) -> String {
     }
 }
 
-/// Databases a harness claims for the tests it runs in child processes.
+/// Databases handed to tests without making them wait.
 ///
-/// Before it starts a test's process, the harness claims a spare clone on a
-/// connection it keeps ([`claim`]) and names it in [`HANDED_ENV`]; the
-/// test's [`Postgres`] fixture connects to it without an admin connection
-/// of its own. After the process ends the harness queues the database of a
-/// passed test for a `DROP … WITH (FORCE)` on another connection it keeps
-/// ([`release`]), so neither the claim's connection nor the drop is in any
-/// test's time. A failed test's database is kept for inspection.
+/// Two ways, one per run model:
+///
+/// - **a worker of `cargo tiered`** [`prepare`]s the database of its next
+///   test while the current one runs: a spare clone claimed on a connection
+///   it keeps, and a pool with its connection open. The test's
+///   [`Postgres`] fixture takes it ([`take_prepared`]) at once.
+/// - **a binary run alone** claims a spare before it starts a test's child
+///   process ([`claim`]) and names it in [`HANDED_ENV`]; the fixture in the
+///   child connects to it.
+///
+/// Either way, the database of a passed test is dropped in the background
+/// (`DROP … WITH (FORCE)` on another kept connection, [`release`]), so
+/// neither the claim nor the drop is in any test's time; a failed test's
+/// database is kept for inspection.
 pub(crate) mod handoff {
+    use std::collections::VecDeque;
     use std::sync::{Mutex, OnceLock};
     use std::time::{Duration, Instant};
 
+    use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
     use sqlx::{Connection, Executor, PgConnection};
     use tokio::sync::mpsc;
+    use tokio::task::JoinHandle;
 
     /// Names the database the harness claimed for the test in a child.
     pub const HANDED_ENV: &str = "TIERED_POSTGRES_HANDED_DATABASE";
@@ -568,11 +604,29 @@ pub(crate) mod handoff {
         admin: String,
         conn: tokio::sync::Mutex<Option<PgConnection>>,
         drops: Mutex<Option<mpsc::UnboundedSender<String>>>,
-        dropper: Mutex<Option<tokio::task::JoinHandle<()>>>,
+        dropper: Mutex<Option<JoinHandle<()>>>,
     }
 
     static HANDOFF: OnceLock<Handoff> = OnceLock::new();
     static HANDED: Mutex<Option<String>> = Mutex::new(None);
+
+    /// A database being prepared, or ready: its name and open pool.
+    type Prepared = JoinHandle<Option<(String, PgPool)>>;
+    static PREPARED: Mutex<VecDeque<Prepared>> = Mutex::new(VecDeque::new());
+
+    /// The kept connections; started on the current runtime.
+    fn handoff(admin: &str) -> &'static Handoff {
+        HANDOFF.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let dropper = tokio::spawn(drop_loop(admin.to_string(), rx));
+            Handoff {
+                admin: admin.to_string(),
+                conn: tokio::sync::Mutex::new(None),
+                drops: Mutex::new(Some(tx)),
+                dropper: Mutex::new(Some(dropper)),
+            }
+        })
+    }
 
     /// Child side: remembers the handed database and removes the variable,
     /// so processes the test starts do not take it too.
@@ -589,46 +643,92 @@ pub(crate) mod handoff {
         HANDED.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
+    /// Claims a spare clone on the kept connection — or, when none is ready,
+    /// clones the template there — under a name of its own.
+    async fn claim_async(admin: &str, clone_if_none: bool) -> Option<String> {
+        let handoff = handoff(admin);
+        let mut guard = handoff.conn.lock().await;
+        if guard.is_none() {
+            *guard = PgConnection::connect(&handoff.admin).await.ok();
+        }
+        let conn = guard.as_mut()?;
+        let database = format!(
+            "test_{}_{}",
+            std::process::id(),
+            &super::super::random_token()[..8]
+        );
+        match super::claim_spare(conn, &database).await {
+            Ok(true) => Some(database),
+            Ok(false) if clone_if_none => {
+                let sql = format!(
+                    "CREATE DATABASE \"{database}\" TEMPLATE {}",
+                    super::TEMPLATE_DB
+                );
+                conn.execute(sql.as_str()).await.ok().map(|_| database)
+            }
+            Ok(false) => None,
+            Err(_) => {
+                // A broken connection is made anew next time.
+                *guard = None;
+                None
+            }
+        }
+    }
+
     /// Harness side: claims a spare for a test about to start, with the time
     /// it took; `None` when there is no PostgreSQL or no spare is ready (the
     /// fixture then clones one itself). Runs on `rt`'s threads.
     pub fn claim(rt: &tokio::runtime::Runtime, admin: &str) -> Option<(String, Duration)> {
         let start = Instant::now();
-        let handoff = HANDOFF.get_or_init(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            let dropper = rt.spawn(drop_loop(admin.to_string(), rx));
-            Handoff {
-                admin: admin.to_string(),
-                conn: tokio::sync::Mutex::new(None),
-                drops: Mutex::new(Some(tx)),
-                dropper: Mutex::new(Some(dropper)),
-            }
-        });
-        let name = rt.block_on(async {
-            let mut guard = handoff.conn.lock().await;
-            if guard.is_none() {
-                *guard = PgConnection::connect(&handoff.admin).await.ok();
-            }
-            let conn = guard.as_mut()?;
-            let database = format!(
-                "test_{}_{}",
-                std::process::id(),
-                &super::super::random_token()[..8]
-            );
-            match super::claim_spare(conn, &database).await {
-                Ok(true) => Some(database),
-                Ok(false) => None,
-                Err(_) => {
-                    // A broken connection is made anew next time.
-                    *guard = None;
-                    None
-                }
-            }
-        })?;
+        let name = rt.block_on(claim_async(admin, false))?;
         Some((name, start.elapsed()))
     }
 
-    /// Harness side: the test passed; its database is dropped in the
+    /// Worker side: starts preparing a database for a coming test on `rt`;
+    /// `false` when there is no PostgreSQL in the session.
+    pub fn prepare(rt: &tokio::runtime::Runtime) -> bool {
+        let Ok(admin) = std::env::var(crate::services::ServiceKind::Postgres.url_env()) else {
+            return false;
+        };
+        let task = rt.spawn(async move {
+            let database = claim_async(&admin, true).await?;
+            let opts: PgConnectOptions = admin.parse().ok()?;
+            match PgPoolOptions::new()
+                .max_connections(5)
+                .min_connections(1)
+                .connect_with(opts.database(&database))
+                .await
+            {
+                Ok(pool) => Some((database, pool)),
+                Err(_) => {
+                    release(database);
+                    None
+                }
+            }
+        });
+        PREPARED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(task);
+        true
+    }
+
+    /// Worker side: databases being prepared or ready.
+    pub fn prepared() -> usize {
+        PREPARED.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// The oldest prepared database and its pool, once ready; `None` when
+    /// none is being prepared (or its preparation failed).
+    pub(super) async fn take_prepared() -> Option<(String, PgPool)> {
+        let task = PREPARED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()?;
+        task.await.ok().flatten()
+    }
+
+    /// The test passed (or never used it); its database is dropped in the
     /// background.
     pub fn release(database: String) {
         if let Some(h) = HANDOFF.get() {
@@ -638,10 +738,24 @@ pub(crate) mod handoff {
         }
     }
 
-    /// Harness side, at the end: waits (at most `limit`) for the queued
-    /// drops, so a kept server is left without the run's databases.
+    /// At the end: databases prepared and not taken are dropped, and the
+    /// queued drops waited for (at most `limit`), so a kept server is left
+    /// without the run's databases.
     pub fn finish(rt: &tokio::runtime::Runtime, limit: Duration) {
         let Some(h) = HANDOFF.get() else { return };
+        let unused: Vec<Prepared> = PREPARED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        rt.block_on(async {
+            for task in unused {
+                if let Ok(Ok(Some((database, pool)))) = tokio::time::timeout(limit, task).await {
+                    pool.close().await;
+                    release(database);
+                }
+            }
+        });
         h.drops.lock().unwrap_or_else(|p| p.into_inner()).take();
         let dropper = h.dropper.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(dropper) = dropper {

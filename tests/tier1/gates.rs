@@ -98,7 +98,7 @@ fn services_and_mocking_criteria_use_the_evidence() {
     assert!(evaluate("i", &spec, &c, &good).passed);
     let down = Evidence {
         services_up: 1,
-        ..good
+        ..good.clone()
     };
     let r = evaluate("i", &spec, &c, &down);
     assert!(!r.passed);

@@ -41,19 +41,64 @@ fn failures_carry_messages_and_exit_one() {
 }
 
 #[tiered::test(tier = 3, timeout = "15m")]
-fn fail_fast_stops_after_the_failing_binary_unless_told_not_to() {
+fn every_test_runs_by_default_and_fail_fast_makes_an_incomplete_run_that_no_gate_passes() {
+    // A run is a measurement: a failure in `suite` does not keep `after`
+    // from running.
     let r = run("failing", &[]);
     assert_eq!(r.code, 1);
-    // Binaries run in manifest order: `suite` fails, so `after` is not run.
-    let later = r.test("runs_later");
-    assert_eq!(later["outcome"], "not_run", "{later}");
-    assert!(later["message"]
-        .as_str()
-        .unwrap()
-        .contains("--no-fail-fast"));
-    let r = run("failing", &["--no-fail-fast"]);
     assert_eq!(r.test("runs_later")["outcome"], "passed");
     assert_eq!(r.json()["totals"]["executed"], 5);
+    assert_eq!(r.json()["totals"]["not_run"], 0);
+    assert!(r.json().get("incomplete").is_none());
+    // `--no-fail-fast` is still accepted: it is the default.
+    let r = run("failing", &["--no-fail-fast"]);
+    assert_eq!(r.json()["totals"]["executed"], 5);
+    // `--fail-fast` stops starting tests after the first failure: the run
+    // is incomplete, and a gate fails though its rate would hold.
+    let r = run(
+        "failing",
+        &["--fail-fast", "--test-threads", "1", "--gate", "discovery"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let j = r.json();
+    assert!(
+        j["incomplete"]
+            .as_str()
+            .unwrap()
+            .starts_with("--fail-fast stopped the run after `suite::"),
+        "{j}"
+    );
+    assert!(j["totals"]["not_run"].as_u64().unwrap() >= 1, "{j}");
+    assert_eq!(j["verdict"], "FAIL");
+    let gate = &j["gates"][0];
+    assert_eq!(gate["passed"], false);
+    let complete = gate["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "complete_run")
+        .expect("a complete_run criterion");
+    assert!(complete["detail"]
+        .as_str()
+        .unwrap()
+        .contains("the run is incomplete"));
+    assert!(
+        r.stderr.contains("verdict: FAIL (incomplete)"),
+        "{}",
+        r.stderr
+    );
+    let not_run = j["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["outcome"] == "not_run")
+        .unwrap()
+        .clone();
+    assert!(not_run["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("not run: --fail-fast stopped the run"));
+    assert_valid_junit(&r.junit_path());
 }
 
 #[tiered::test(tier = 3, timeout = "15m")]

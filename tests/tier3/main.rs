@@ -37,5 +37,8 @@ mod ci_output;
 // Reliability: SIGINT/SIGTERM mid-run, SIGKILL and the reaping of what a
 // dead session left.
 mod reliability;
+// The run model: no early stop, one queue over all binaries, workers with
+// per-test capture, session values once per run, longest first.
+mod run_model;
 
 tiered::main!();
