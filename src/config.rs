@@ -29,7 +29,7 @@ pub struct Config {
     /// `[mocking]`: the NO MOCKING check's extra crates and allowances.
     pub mocking: MockingConfig,
     /// `[sla]`: thresholds per operation.
-    pub sla: BTreeMap<String, crate::sla::SlaSpec>,
+    pub sla: BTreeMap<String, SlaSpec>,
     /// `retries = N`: reruns after a failure for tests that set none.
     pub retries: Option<u32>,
     /// `[timeouts] tierN = "…"`: a test's limit, by tier, when it sets none.
@@ -37,6 +37,19 @@ pub struct Config {
     /// `[isolation] tierN = "worker" | "process"`: how a tier's tests are
     /// isolated under `cargo tiered` when they do not say.
     pub isolation: BTreeMap<u8, crate::tier::Isolation>,
+}
+
+/// What one SLA requires.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SlaSpec {
+    /// Most p95 latency.
+    pub p95: Option<std::time::Duration>,
+    /// Most p99 latency.
+    pub p99: Option<std::time::Duration>,
+    /// Most failed fraction of operations, 0–1.
+    pub max_error_rate: Option<f64>,
+    /// Least operations per second (load scenarios).
+    pub min_throughput: Option<f64>,
 }
 
 /// `[services.NAME]`: how to run one service.
@@ -455,12 +468,12 @@ impl Config {
                     .map_err(|e| invalid(Some(span.clone()), Some(format!("{key}{field}")), e))
             };
             let spec = match value.get_ref() {
-                v @ toml::Value::String(_) => crate::sla::SlaSpec {
+                v @ toml::Value::String(_) => SlaSpec {
                     p95: Some(dur(v, "")?),
-                    ..crate::sla::SlaSpec::default()
+                    ..SlaSpec::default()
                 },
                 toml::Value::Table(t) => {
-                    let mut spec = crate::sla::SlaSpec::default();
+                    let mut spec = SlaSpec::default();
                     for (k, v) in t {
                         match k.as_str() {
                             "p95" => spec.p95 = Some(dur(v, ".p95")?),

@@ -11,8 +11,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use crate::registry::TestFailure;
-
 /// What a fixture sees while it is set up: the test it is for.
 #[derive(Clone, Debug)]
 pub struct TestContext {
@@ -59,11 +57,12 @@ impl TestContext {
         }
     }
 
-    /// The context of a registered test.
-    pub(crate) fn for_test(def: &crate::registry::TestDef) -> Self {
-        let mut ctx = TestContext::new(def.full_name(), def.tier);
+    /// The context of a test of crate `krate` (the first segment of its
+    /// module path).
+    pub(crate) fn in_crate(test_name: String, tier: u8, krate: &str) -> Self {
+        let mut ctx = TestContext::new(test_name, tier);
         if let Some(inner) = Arc::get_mut(&mut ctx.inner) {
-            inner.krate = def.crate_name().to_string();
+            inner.krate = krate.to_string();
         }
         ctx
     }
@@ -343,4 +342,20 @@ pub async fn setup_fixture<F: Fixture>(ctx: &TestContext) -> Result<F, TestFailu
         .setup_us
         .fetch_add(us, std::sync::atomic::Ordering::Relaxed);
     fixture.map_err(|e| TestFailure::Error(e.to_string()))
+}
+
+/// Why a test did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestFailure {
+    /// The test ran and failed (panic or `Err`).
+    Failed(String),
+    /// The test could not be set up (a fixture or service failed): it was
+    /// not executed.
+    Error(String),
+}
+
+impl Fixture for crate::perf::Perf {
+    async fn setup(ctx: &TestContext) -> Result<Self, FixtureError> {
+        Ok(crate::perf::Perf::new(ctx.recorder().clone()))
+    }
 }

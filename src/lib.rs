@@ -26,6 +26,7 @@
 
 pub mod config;
 pub mod duration;
+pub mod execute;
 pub mod exit_codes;
 pub mod fixture;
 pub mod gates;

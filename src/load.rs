@@ -13,8 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::perf::LoadReport;
 use crate::perf::{Outcome, Perf};
 
 /// The bound used when a scenario sets neither a duration nor iterations.
@@ -28,33 +27,6 @@ pub struct Scenario {
     ramp: Option<(u32, u32, Duration)>,
     duration: Option<Duration>,
     iterations: Option<u64>,
-}
-
-/// What a scenario did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LoadReport {
-    /// The scenario's name (also the operation name of its samples).
-    pub scenario: String,
-    /// Most virtual users at once.
-    pub users: u32,
-    /// Wall time in milliseconds.
-    pub duration_ms: f64,
-    /// Operations run.
-    pub iterations: u64,
-    /// Operations that failed.
-    pub errors: u64,
-    /// Operations per second.
-    pub throughput: f64,
-    /// errors / iterations (0 when none ran).
-    pub error_rate: f64,
-    /// Median latency, ms.
-    pub p50_ms: f64,
-    /// 95th percentile latency, ms.
-    pub p95_ms: f64,
-    /// 99th percentile latency, ms.
-    pub p99_ms: f64,
-    /// Slowest, ms.
-    pub max_ms: f64,
 }
 
 impl Scenario {
@@ -172,9 +144,9 @@ impl Scenario {
             } else {
                 errors as f64 / n as f64
             },
-            p50_ms: crate::sla::percentile(&ms, 50.0).unwrap_or(0.0),
-            p95_ms: crate::sla::percentile(&ms, 95.0).unwrap_or(0.0),
-            p99_ms: crate::sla::percentile(&ms, 99.0).unwrap_or(0.0),
+            p50_ms: crate::perf::percentile(&ms, 50.0).unwrap_or(0.0),
+            p95_ms: crate::perf::percentile(&ms, 95.0).unwrap_or(0.0),
+            p99_ms: crate::perf::percentile(&ms, 99.0).unwrap_or(0.0),
             max_ms: ms.last().copied().unwrap_or(0.0),
         };
         perf.recorder().load(report.clone());

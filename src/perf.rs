@@ -13,8 +13,6 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fixture::{Fixture, FixtureError, TestContext};
-
 /// One timed operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
@@ -67,7 +65,7 @@ pub struct Recorded {
     pub samples: Vec<Sample>,
     /// Every load scenario run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub load: Vec<crate::load::LoadReport>,
+    pub load: Vec<LoadReport>,
 }
 
 impl Recorder {
@@ -85,7 +83,7 @@ impl Recorder {
     }
 
     /// Records a load scenario's result.
-    pub fn load(&self, report: crate::load::LoadReport) {
+    pub fn load(&self, report: LoadReport) {
         self.inner
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -153,8 +151,38 @@ impl Perf {
     }
 }
 
-impl Fixture for Perf {
-    async fn setup(ctx: &TestContext) -> Result<Self, FixtureError> {
-        Ok(Perf::new(ctx.recorder().clone()))
+/// What a scenario did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadReport {
+    /// The scenario's name (also the operation name of its samples).
+    pub scenario: String,
+    /// Most virtual users at once.
+    pub users: u32,
+    /// Wall time in milliseconds.
+    pub duration_ms: f64,
+    /// Operations run.
+    pub iterations: u64,
+    /// Operations that failed.
+    pub errors: u64,
+    /// Operations per second.
+    pub throughput: f64,
+    /// errors / iterations (0 when none ran).
+    pub error_rate: f64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 95th percentile latency, ms.
+    pub p95_ms: f64,
+    /// 99th percentile latency, ms.
+    pub p99_ms: f64,
+    /// Slowest, ms.
+    pub max_ms: f64,
+}
+
+/// Nearest-rank percentile of sorted values; `None` when there are none.
+pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
     }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }

@@ -40,6 +40,10 @@ pub const WORKER_STDOUT_ENV: &str = "TIERED_WORKER_STDOUT";
 /// Where a worker's fd 2 goes while a test runs.
 pub const WORKER_STDERR_ENV: &str = "TIERED_WORKER_STDERR";
 
+/// The most captured output a record carries per stream; the rest is cut
+/// with a marker saying how much.
+pub const CAPTURE_LIMIT: usize = 1 << 20;
+
 /// This protocol's version; a worker of another version is refused.
 pub const WORKER_PROTOCOL: u32 = 1;
 

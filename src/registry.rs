@@ -80,15 +80,7 @@ pub enum ShouldPanic {
     WithMessage(&'static str),
 }
 
-/// Why a test did not pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TestFailure {
-    /// The test ran and failed (panic or `Err`).
-    Failed(String),
-    /// The test could not be set up (a fixture or service failed): it was
-    /// not executed.
-    Error(String),
-}
+pub use crate::fixture::TestFailure;
 
 /// The result of running a test body.
 pub type TestResult = Result<(), TestFailure>;

@@ -20,20 +20,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::load::LoadReport;
-use crate::perf::Sample;
+use crate::perf::{LoadReport, Sample};
 
 /// Below this many samples, p95 and p99 are the maximum.
 pub const MIN_SAMPLES: usize = 20;
 
-/// Nearest-rank percentile of sorted values; `None` when there are none.
-pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
+pub use crate::perf::percentile;
 
 /// One operation across the session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,18 +84,7 @@ pub fn stats(samples: &[Sample]) -> Vec<OperationStats> {
         .collect()
 }
 
-/// What one SLA requires.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SlaSpec {
-    /// Most p95 latency.
-    pub p95: Option<Duration>,
-    /// Most p99 latency.
-    pub p99: Option<Duration>,
-    /// Most failed fraction of operations, 0–1.
-    pub max_error_rate: Option<f64>,
-    /// Least operations per second (load scenarios).
-    pub min_throughput: Option<f64>,
-}
+pub use crate::config::SlaSpec;
 
 /// The SLAs that apply when an operation of that name is measured and the
 /// configuration does not set one: the seeds' performance targets.

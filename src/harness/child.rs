@@ -10,7 +10,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::execute::{execute, install_panic_hook, runtime};
+use crate::execute::{execute, install_panic_hook, runtime};
 use crate::protocol::{CHILD_OUT_ENV, CHILD_TEST_ENV};
 use crate::registry;
 

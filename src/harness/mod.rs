@@ -13,7 +13,7 @@
 //!   libtest-mimic harness with every libtest flag, which provisions its
 //!   own services.
 //!
-//! [`execute`] runs one test in-process; every mode uses it.
+//! [`execute`](crate::execute) runs one test in-process; every mode uses it.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -24,18 +24,16 @@ use crate::registry;
 use crate::tier::TierSet;
 
 pub(crate) mod child;
-pub(crate) mod execute;
 pub(crate) mod own_services;
 pub(crate) mod standalone;
 mod watchdog;
 
-pub use execute::execute;
+pub use crate::execute::execute;
 
 /// Embedded whole in every harness binary; see [`crate::protocol::marker`].
 static HARNESS_MARKER: [u8; 31] = *b"tiered-harness-marker:v1:7f3a9c";
 
-/// The most captured output kept per stream; the rest is cut with a marker.
-pub const CAPTURE_LIMIT: usize = 1 << 20;
+pub use crate::protocol::CAPTURE_LIMIT;
 
 /// The entry point behind `tiered::main!()`.
 pub fn run() -> ExitCode {

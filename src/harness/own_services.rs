@@ -13,7 +13,7 @@ mod imp {
     use std::sync::OnceLock;
 
     use crate::config::Config;
-    use crate::harness::execute::runtime;
+    use crate::execute::runtime;
     use crate::services::session::{Reuse, Session, Update};
     use crate::services::{ServiceKind, SESSION_ENV};
 

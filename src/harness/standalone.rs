@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
-use super::execute::{execute, install_panic_hook, runtime, timeout_message};
-use super::{default_timeout_ms, own_services, watchdog, CAPTURE_LIMIT};
+use super::{default_timeout_ms, own_services, watchdog};
+use crate::execute::{execute, install_panic_hook, runtime, timeout_message};
+use crate::protocol::CAPTURE_LIMIT;
 use crate::protocol::{
     Attempt, Outcome, TestRecord, CHILD_OUT_ENV, CHILD_TEST_ENV, LIST_OUT_ENV, RETRIES_ENV,
     SESSION_INIT_ENV,
@@ -275,7 +276,7 @@ fn capture(mut stream: impl Read + Send + 'static) -> thread::JoinHandle<String>
 /// Why a service the test needs is not available, if one is not.
 fn unavailable_service(def: &TestDef) -> Option<String> {
     let given = own_services::env();
-    super::execute::unavailable_service(def, |key| {
+    crate::execute::unavailable_service(def, |key| {
         given
             .iter()
             .find(|(k, _)| k == key)

@@ -38,6 +38,7 @@ mod list;
 mod options;
 mod plan;
 mod pool;
+pub mod queue;
 mod schedule;
 mod workspace;
 
@@ -295,16 +296,17 @@ fn session_values(plan: &plan::Plan, env: &[(String, String)]) -> Vec<(String, S
                 let binary = &plan.binaries[*b];
                 scope.spawn(move || {
                     let var = crate::fixture::session_env_key(key);
-                    let out =
-                        match tempfile::NamedTempFile::new() {
-                            Ok(f) => f.into_temp_path(),
-                            Err(e) => return (
+                    let out = match tempfile::NamedTempFile::new() {
+                        Ok(f) => f.into_temp_path(),
+                        Err(e) => {
+                            return (
                                 format!("{var}_ERROR"),
                                 format!(
                                     "cannot create a temporary file for session value {key}: {e}"
                                 ),
-                            ),
-                        };
+                            )
+                        }
+                    };
                     let out_path: PathBuf = out.to_path_buf();
                     let status = plan::harness_command(&binary.target, &binary.exe)
                         .envs(env.iter().map(|(k, v)| (k, v)))

@@ -26,7 +26,7 @@
 //!   started are `not_run` and the run is *incomplete*); SIGINT, SIGTERM and
 //!   `--timeout` stop the workers and report what finished.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,7 @@ use rustix::process::Signal;
 
 use super::collect;
 use super::pool::{Pool, PoolEvent, WorkerId};
+use super::queue::{self, Job, Spec, Turns};
 use crate::events::{Event, Sink};
 use crate::perf::Recorded;
 use crate::protocol::{Attempt, FromWorker, ListedTest, Outcome, TestRecord, ToWorker};
@@ -46,15 +47,6 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 /// How long idle workers have to exit at the end (their queued database
 /// drops) before they are killed.
 const EXIT_GRACE: Duration = Duration::from_secs(10);
-/// A tier-1 test known to take longer than this runs as a job of its own.
-const BATCH_MAX_TEST_MS: f64 = 100.0;
-/// A batch of tier-1 tests is cut at this expected duration.
-const BATCH_MAX_MS: f64 = 250.0;
-/// Nor does a batch hold more tests than this.
-const BATCH_MAX_TESTS: usize = 256;
-/// A job expected to be shorter than this waits for a worker of its own
-/// binary rather than replacing another binary's idle one.
-const SWITCH_MS: f64 = 50.0;
 /// Attempts to start a binary's worker before its tests are errors.
 const START_ATTEMPTS: u32 = 2;
 
@@ -160,30 +152,6 @@ pub(crate) struct Scheduled {
     pub run_ms: f64,
 }
 
-/// What a test needs of the scheduler, derived once.
-#[derive(Debug, Clone)]
-struct Spec {
-    timeout_ms: u64,
-    retries: u32,
-    group: Option<String>,
-    exclusive: bool,
-    fresh: bool,
-    expected_ms: f64,
-    services: Vec<ServiceKind>,
-    wants_postgres: bool,
-}
-
-/// Tests that run one after another in one worker.
-#[derive(Debug, Clone)]
-struct Job {
-    binary: usize,
-    tests: Vec<usize>,
-    expected_ms: f64,
-    group: Option<String>,
-    exclusive: bool,
-    fresh: bool,
-}
-
 /// Why the scheduler killed a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kill {
@@ -263,7 +231,7 @@ pub(crate) fn run(
     }
     let mut s = Scheduler {
         tests,
-        queue: jobs(tests, &specs, settings).into(),
+        queue: queue::jobs(&specs, settings.slots, settings.fail_fast).into(),
         specs,
         settings,
         sink,
@@ -338,90 +306,23 @@ fn spec(t: &Selected, settings: &Settings, host: &Host<'_>) -> Spec {
             .then(|| "neo4j".to_string())
     });
     let key = format!("{}::{}", host.binaries[t.binary], l.name);
-    let expected_ms = host.expected.get(&key).copied().unwrap_or(match l.tier {
-        1 => 1.0,
-        2 => 100.0,
-        _ => 1000.0,
-    });
     Spec {
+        binary: t.binary,
+        tier: l.tier,
+        ignored: t.ignored,
         timeout_ms: l.timeout_ms.unwrap_or(settings.timeouts_ms[tier]),
         retries: l.retries.unwrap_or(settings.retries),
         group,
         exclusive: l.exclusive,
         fresh: l.isolation.unwrap_or(settings.isolation[tier]) == Isolation::Process,
-        expected_ms,
+        expected_ms: host
+            .expected
+            .get(&key)
+            .copied()
+            .unwrap_or_else(|| queue::default_expected_ms(l.tier)),
         services,
         wants_postgres: l.wants_postgres,
     }
-}
-
-/// The run's jobs, longest first; `exclusive` ones last.
-fn jobs(tests: &[Selected], specs: &[Spec], settings: &Settings) -> Vec<Job> {
-    let single = |i: usize| {
-        let s = &specs[i];
-        Job {
-            binary: tests[i].binary,
-            tests: vec![i],
-            expected_ms: s.expected_ms,
-            group: s.group.clone(),
-            exclusive: s.exclusive,
-            fresh: s.fresh,
-        }
-    };
-    let mut jobs = Vec::new();
-    let mut batchable: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (i, t) in tests.iter().enumerate() {
-        if t.ignored {
-            continue;
-        }
-        let s = &specs[i];
-        let alone = t.listed.tier >= 2
-            || s.exclusive
-            || s.group.is_some()
-            || s.fresh
-            || s.expected_ms > BATCH_MAX_TEST_MS
-            || settings.fail_fast;
-        if alone {
-            jobs.push(single(i));
-        } else {
-            batchable.entry(t.binary).or_default().push(i);
-        }
-    }
-    for (binary, ids) in batchable {
-        let per = ids
-            .len()
-            .div_ceil(settings.slots.max(1) * 4)
-            .clamp(1, BATCH_MAX_TESTS);
-        let mut batch = Job {
-            binary,
-            tests: Vec::new(),
-            expected_ms: 0.0,
-            group: None,
-            exclusive: false,
-            fresh: false,
-        };
-        for i in ids {
-            if batch.tests.len() >= per || batch.expected_ms >= BATCH_MAX_MS {
-                let fresh = Job {
-                    tests: Vec::new(),
-                    expected_ms: 0.0,
-                    ..batch.clone()
-                };
-                jobs.push(std::mem::replace(&mut batch, fresh));
-            }
-            batch.expected_ms += specs[i].expected_ms;
-            batch.tests.push(i);
-        }
-        if !batch.tests.is_empty() {
-            jobs.push(batch);
-        }
-    }
-    jobs.sort_by(|a, b| {
-        a.exclusive
-            .cmp(&b.exclusive)
-            .then(b.expected_ms.total_cmp(&a.expected_ms))
-    });
-    jobs
 }
 
 impl Scheduler<'_, '_> {
@@ -502,34 +403,17 @@ impl Scheduler<'_, '_> {
 
     /// The queue position of the job to start next, if one can start.
     fn pick(&self) -> Option<usize> {
-        let exclusive_running = self.running.values().any(|r| r.job.exclusive);
-        if exclusive_running {
-            return None;
-        }
-        let runnable = |j: &Job| {
-            j.group
-                .as_ref()
-                .is_none_or(|g| self.groups.get(g).copied().unwrap_or(0) == 0)
-                && (!j.exclusive || self.running.is_empty())
-        };
-        let has_idle = |b: usize| self.idle.iter().any(|w| self.workers[w].binary == b);
-        let first = self.queue.iter().position(&runnable)?;
-        let head = &self.queue[first];
-        if head.exclusive && !self.running.is_empty() {
-            return None;
-        }
-        // A short job that would replace another binary's idle worker
-        // gives way to a job that has an idle worker of its own.
-        if !head.fresh && !has_idle(head.binary) && head.expected_ms < SWITCH_MS {
-            if let Some(k) = self
-                .queue
+        let turns = Turns {
+            running: self.running.len(),
+            exclusive_running: self.running.values().any(|r| r.job.exclusive),
+            groups: &self.groups,
+            idle: &self
+                .idle
                 .iter()
-                .position(|j| runnable(j) && !j.fresh && !j.exclusive && has_idle(j.binary))
-            {
-                return Some(k);
-            }
-        }
-        Some(first)
+                .map(|w| self.workers[w].binary)
+                .collect::<Vec<usize>>(),
+        };
+        queue::pick(&self.queue, &turns)
     }
 
     /// Gives `job` a worker: an idle one of its binary, else a new one
@@ -811,7 +695,7 @@ impl Scheduler<'_, '_> {
             (Some(Kill::Timeout(ms)), _) => {
                 record.message = Some(format!(
                     "{} (the worker process running it was killed and replaced)",
-                    crate::harness::execute::timeout_message(ms)
+                    crate::execute::timeout_message(ms)
                 ));
             }
             (_, Some(h)) => {
@@ -911,15 +795,7 @@ impl Scheduler<'_, '_> {
                 self.out.measured.samples.extend(perf.samples);
                 self.out.measured.load.extend(perf.load);
             }
-            let single = Job {
-                binary: self.tests[i].binary,
-                tests: vec![i],
-                expected_ms: self.specs[i].expected_ms,
-                group: self.specs[i].group.clone(),
-                exclusive: self.specs[i].exclusive,
-                fresh: self.specs[i].fresh,
-            };
-            self.queue.push_front(single);
+            self.queue.push_front(Job::single(i, &self.specs[i]));
             return;
         }
         record.retries = std::mem::take(&mut state.attempts);

@@ -13,7 +13,7 @@ use testcontainers::core::{ContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::Image;
 
-use super::session::{retry_until, StartCtx, Started};
+use super::container::{retry_until, StartCtx, Started};
 use super::ServiceKind;
 use crate::fixture::{Fixture, FixtureError, TestContext};
 
@@ -163,7 +163,7 @@ impl Fixture for Chroma {
     }
 
     async fn setup(ctx: &TestContext) -> Result<Self, FixtureError> {
-        let url = super::session::endpoint::<Chroma>(ServiceKind::Chroma)?;
+        let url = super::container::endpoint::<Chroma>(ServiceKind::Chroma)?;
         let http = reqwest::Client::new();
         let tenant = format!(
             "tenant_{}_{}",

@@ -18,6 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "_services")]
+pub(crate) mod container;
+#[cfg(feature = "_services")]
 pub mod docker;
 #[cfg(feature = "_services")]
 pub mod kept;

@@ -13,7 +13,7 @@ use testcontainers::ImageExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::session::{retry_until, StartCtx, Started};
+use super::container::{retry_until, StartCtx, Started};
 use super::ServiceKind;
 use crate::fixture::{Fixture, FixtureError, TestContext};
 
@@ -165,7 +165,7 @@ impl Fixture for Neo4j {
     }
 
     async fn setup(_ctx: &TestContext) -> Result<Self, FixtureError> {
-        let uri = super::session::endpoint::<Neo4j>(ServiceKind::Neo4j)?;
+        let uri = super::container::endpoint::<Neo4j>(ServiceKind::Neo4j)?;
         let user = std::env::var(USER_ENV).unwrap_or_else(|_| USER.into());
         let password = std::env::var(PASSWORD_ENV).unwrap_or_default();
         let err = |e: neo4rs::Error| FixtureError::new::<Neo4j>(format!("Neo4j: {e}"));

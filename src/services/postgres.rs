@@ -16,7 +16,7 @@ use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::ImageExt;
 
-use super::session::{retry_until, StartCtx, Started};
+use super::container::{retry_until, StartCtx, Started};
 use super::ServiceKind;
 use crate::fixture::{Fixture, FixtureError, TestContext};
 
@@ -417,7 +417,7 @@ impl Postgres {
 }
 
 fn admin_url() -> Result<String, FixtureError> {
-    super::session::endpoint::<Postgres>(ServiceKind::Postgres)
+    super::container::endpoint::<Postgres>(ServiceKind::Postgres)
 }
 
 impl Fixture for Postgres {

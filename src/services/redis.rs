@@ -8,7 +8,7 @@
 use testcontainers::runners::AsyncRunner;
 use testcontainers::ImageExt;
 
-use super::session::{retry_until, StartCtx, Started};
+use super::container::{retry_until, StartCtx, Started};
 use super::ServiceKind;
 use crate::fixture::{Fixture, FixtureError, TestContext};
 
@@ -115,7 +115,7 @@ impl Fixture for Redis {
     }
 
     async fn setup(ctx: &TestContext) -> Result<Self, FixtureError> {
-        let admin = super::session::endpoint::<Redis>(ServiceKind::Redis)?;
+        let admin = super::container::endpoint::<Redis>(ServiceKind::Redis)?;
         let err = |e: redis::RedisError| FixtureError::new::<Redis>(format!("Redis: {e}"));
         let admin_client = redis::Client::open(admin.as_str()).map_err(err)?;
         let mut conn = admin_client

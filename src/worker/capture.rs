@@ -19,7 +19,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use crate::harness::CAPTURE_LIMIT;
+use crate::protocol::CAPTURE_LIMIT;
 
 /// The worker's two capture files and the descriptors they replace.
 pub(crate) struct Capture {

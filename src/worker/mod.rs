@@ -31,7 +31,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::harness::execute::{execute_with, install_panic_hook, Limit};
+use crate::execute::{execute_with, install_panic_hook, Limit};
 use crate::protocol::{
     FromWorker, Outcome, TestRecord, ToWorker, WORKER_ENV, WORKER_ID_ENV, WORKER_PROTOCOL,
     WORKER_STDERR_ENV, WORKER_STDOUT_ENV,
@@ -182,7 +182,7 @@ fn prepare_databases(def: &TestDef, rest: &[Option<&'static TestDef>], more: boo
     let wants = |d: &TestDef| d.wants(registry::POSTGRES_DATABASE);
     let now = usize::from(wants(def));
     let next = usize::from(more || rest.iter().flatten().any(|d| wants(d)));
-    let rt = crate::harness::execute::runtime();
+    let rt = crate::execute::runtime();
     while handoff::prepared() < now + next {
         if !handoff::prepare(rt) {
             break;
@@ -198,7 +198,7 @@ fn prepare_databases(_def: &TestDef, _rest: &[Option<&'static TestDef>], _more: 
 fn finish() {
     #[cfg(feature = "postgres")]
     crate::services::postgres::handoff::finish(
-        crate::harness::execute::runtime(),
+        crate::execute::runtime(),
         std::time::Duration::from_secs(10),
     );
 }

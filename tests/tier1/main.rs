@@ -25,6 +25,10 @@ mod mocking;
 mod hook;
 // CI sharding: --partition specs, which shard a test falls in, merging shards.
 mod partition;
+// The run's queue: batches, longest first, serial groups, exclusive tests.
+mod queue;
+// Session value keys: one per type whichever binary includes it.
+mod session_keys;
 // CI output: the GitHub step summary (escaping, size cap), JSON-lines events.
 mod ci_summaries;
 

@@ -86,8 +86,8 @@ fn one_queue_over_five_binaries_runs_every_test_captures_each_and_survives_an_ab
         "no test is left out:\n{}",
         r.stderr
     );
-    assert_eq!(j["totals"]["declared"], 15);
-    assert_eq!(j["totals"]["executed"], 15);
+    assert_eq!(j["totals"]["declared"], 18);
+    assert_eq!(j["totals"]["executed"], 18);
     assert_eq!(j["totals"]["failed"], 2, "{}", r.stderr);
 
     // Short tests of the other binaries ran while the long one did; none
@@ -97,6 +97,7 @@ fn one_queue_over_five_binaries_runs_every_test_captures_each_and_survives_an_ab
     let others: Vec<u128> = m
         .iter()
         .filter(|(k, _)| !k.starts_with("slow::") && !k.starts_with("stamp"))
+        .filter(|(k, _)| !k.starts_with("serial::"))
         .flat_map(|(_, v)| v.iter().copied())
         .collect();
     let during = others.iter().filter(|&&t| t > start && t < end).count();
@@ -105,6 +106,18 @@ fn one_queue_over_five_binaries_runs_every_test_captures_each_and_survives_an_ab
         during >= 4 && after == 0,
         "{during} short tests ran during the 4 s one, {after} after it: {m:?}"
     );
+
+    // A `serial` group's tests did not overlap; the isolated test had a
+    // process of its own.
+    let (a, b) = (
+        (m["serial::a::start"][0], m["serial::a::end"][0]),
+        (m["serial::b::start"][0], m["serial::b::end"][0]),
+    );
+    assert!(
+        a.1 <= b.0 || b.1 <= a.0,
+        "ledger_a {a:?} and ledger_b {b:?} overlap"
+    );
+    assert_eq!(r.test("in_a_process_of_its_own")["outcome"], "passed");
 
     // The session value two binaries take was built once, and both saw it.
     assert_eq!(m["stamp-built"].len(), 1, "{m:?}");

@@ -180,7 +180,7 @@ pub fn execute(def: &'static TestDef) -> TestRecord {
 /// its `timeout`.
 pub(crate) fn execute_with(def: &'static TestDef, limit: Limit) -> TestRecord {
     let start = Instant::now();
-    let ctx = TestContext::for_test(def);
+    let ctx = TestContext::in_crate(def.full_name(), def.tier, def.crate_name());
     if def.tier == 1 && !def.services().is_empty() {
         return error_record(
             def,
