@@ -178,7 +178,7 @@ pub fn pick(queue: &VecDeque<Job>, turns: &Turns<'_>) -> Option<usize> {
             && (!j.exclusive || turns.running == 0)
     };
     let has_idle = |b: usize| turns.idle.contains(&b);
-    let first = queue.iter().position(|j| runnable(j))?;
+    let first = queue.iter().position(&runnable)?;
     let head = &queue[first];
     // A short job that would replace another binary's idle worker gives
     // way to one that has an idle worker of its own.
