@@ -140,7 +140,11 @@ impl<W: Write> Sink for TerminalSink<W> {
             Event::TestFinished(t) => {
                 let word = match t.outcome {
                     Outcome::Passed if t.flaky => "FLAKY",
-                    Outcome::Passed if !self.verbose => return,
+                    Outcome::Passed
+                        if !self.verbose && t.stdout.is_none() && t.stderr.is_none() =>
+                    {
+                        return
+                    }
                     Outcome::Passed => "PASS",
                     Outcome::Failed => "FAIL",
                     Outcome::Error => "ERROR",
@@ -154,14 +158,29 @@ impl<W: Write> Sink for TerminalSink<W> {
                 } else {
                     format!(" (run {} times)", t.retries.len() + 1)
                 };
-                writeln!(
+                let line = writeln!(
                     self.out,
                     "{word:>11} [{:>8.3}s] tier{} {} {}{tries}",
                     t.duration_ms / 1000.0,
                     t.tier,
                     t.binary,
                     crate::report::summary::printable(&t.name)
-                )
+                );
+                // A pass carries output only with --success-output (failures
+                // show theirs in the summary).
+                if t.outcome == Outcome::Passed {
+                    for (label, text) in [("stdout", &t.stdout), ("stderr", &t.stderr)] {
+                        if let Some(text) = text.as_deref().filter(|x| !x.is_empty()) {
+                            let _ = writeln!(
+                                self.out,
+                                "---- {} {label} ----\n{}",
+                                crate::report::summary::printable(&t.name),
+                                crate::report::summary::printable(text.trim_end())
+                            );
+                        }
+                    }
+                }
+                line
             }
             Event::BinaryFinished {
                 binary,

@@ -82,13 +82,13 @@ fn testcase(t: &TestEntry) -> TestCase {
         Outcome::NotRun => TestCaseBuilder::skipped_with_cause(&func, "not_run", &first_line(msg)),
     };
     b.set_classname(&xml_chars(&module));
-    if matches!(t.outcome, Outcome::Failed | Outcome::Error) {
-        if let Some(out) = t.stdout.as_deref().filter(|s| !s.is_empty()) {
-            b.set_system_out(&xml_safe(out));
-        }
-        if let Some(err) = t.stderr.as_deref().filter(|s| !s.is_empty()) {
-            b.set_system_err(&xml_safe(err));
-        }
+    // Output is in the report only where it was kept: failures, and
+    // passes with `--success-output`.
+    if let Some(out) = t.stdout.as_deref().filter(|s| !s.is_empty()) {
+        b.set_system_out(&xml_safe(out));
+    }
+    if let Some(err) = t.stderr.as_deref().filter(|s| !s.is_empty()) {
+        b.set_system_err(&xml_safe(err));
     }
     let mut tc = b.build();
     tc.name = xml_chars(&tc.name);

@@ -123,10 +123,16 @@ pub fn serve(socket: &Path) -> ExitCode {
         }
         let batch: Vec<Option<&'static TestDef>> =
             tests.iter().map(|n| defs.get(n).copied()).collect();
+        // Whether a test after the i-th (in this batch or a later one)
+        // takes a PostgreSQL database.
+        let mut later_postgres = vec![more_postgres; batch.len()];
+        for i in (0..batch.len().saturating_sub(1)).rev() {
+            later_postgres[i] = later_postgres[i + 1] || batch[i + 1].is_some_and(wants_postgres);
+        }
         for (i, name) in tests.iter().enumerate() {
             let record = match batch[i] {
                 Some(def) => {
-                    prepare_databases(def, &batch[i + 1..], more_postgres);
+                    prepare_databases(def, later_postgres[i]);
                     let mut record = execute_with(def, Limit::Outside);
                     if let Some(c) = capture.as_mut() {
                         (record.stdout, record.stderr) = c.take();
@@ -174,16 +180,21 @@ fn send(stream: &mut UnixStream, message: &FromWorker) -> std::io::Result<()> {
     stream.write_all(&line)
 }
 
+fn wants_postgres(def: &TestDef) -> bool {
+    def.tier().uses_services() && def.wants(registry::POSTGRES_DATABASE)
+}
+
 /// Before `def` runs: a database ready for it if it takes one, and one more
-/// for the next test that will (in this batch, or later: `more`).
+/// for the next test that will (`later`).
 #[cfg(feature = "postgres")]
-fn prepare_databases(def: &TestDef, rest: &[Option<&'static TestDef>], more: bool) {
+fn prepare_databases(def: &TestDef, later: bool) {
     use crate::services::postgres::handoff;
-    let wants = |d: &TestDef| d.wants(registry::POSTGRES_DATABASE);
-    let now = usize::from(wants(def));
-    let next = usize::from(more || rest.iter().flatten().any(|d| wants(d)));
+    let want = usize::from(wants_postgres(def)) + usize::from(later);
+    if want == 0 {
+        return;
+    }
     let rt = crate::execute::runtime();
-    while handoff::prepared() < now + next {
+    while handoff::prepared() < want {
         if !handoff::prepare(rt) {
             break;
         }
@@ -191,7 +202,7 @@ fn prepare_databases(def: &TestDef, rest: &[Option<&'static TestDef>], more: boo
 }
 
 #[cfg(not(feature = "postgres"))]
-fn prepare_databases(_def: &TestDef, _rest: &[Option<&'static TestDef>], _more: bool) {}
+fn prepare_databases(_def: &TestDef, _later: bool) {}
 
 /// At exit: databases prepared and not taken go back, queued drops are
 /// done (within 10 s).

@@ -189,10 +189,22 @@ fn the_slowest_test_of_the_last_run_starts_first() {
     let second = tempfile::tempdir().unwrap();
     let r = run_env(
         "scheduling",
-        &["--tier", "all", "-j", "1"],
+        &["--tier", "all", "-j", "1", "--success-output"],
         &[("FX_MARKS", second.path().to_str().unwrap())],
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
+    // --success-output keeps (and shows) a passing test's output too.
+    let passed = r.test("passes_with_a_print");
+    assert!(passed["stdout"]
+        .as_str()
+        .unwrap()
+        .contains("printed by a passing test"));
+    assert!(
+        r.stderr.contains("printed by a passing test"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.junit().contains("printed by a passing test"));
     let m = marks(second.path());
     let slow = m["slow::start"][0];
     let earliest_other = m
