@@ -597,7 +597,22 @@ impl Scheduler<'_, '_> {
         r.since = Instant::now();
         let finished = r.done == r.job.tests.len();
         let next = r.job.tests.get(r.done).copied();
+        // The answer came as the worker was being killed (its test ended
+        // right at its limit, or the run is stopping): the result stands,
+        // and the rest of the job must not be blamed on the dying worker.
+        let doomed = r.killed.is_some();
         self.attempted(i, record);
+        if doomed {
+            let r = self.running.remove(&id).expect("running");
+            self.release_group(&r.job);
+            if let Some(w) = self.workers.get_mut(&id) {
+                w.retiring = true;
+            }
+            // Dispatch is off once halted: then these end up "not run".
+            let rest = r.job.tests[r.done..].to_vec();
+            self.requeue(&r.job, rest);
+            return;
+        }
         if finished {
             let r = self.running.remove(&id).expect("running");
             self.release_group(&r.job);
