@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 use super::{default_timeout_ms, own_services, watchdog};
-use crate::execute::{execute, install_panic_hook, runtime, timeout_message};
+use crate::execute::{error_record, execute, install_panic_hook, runtime, timeout_message};
 use crate::protocol::CAPTURE_LIMIT;
 use crate::protocol::{
     Attempt, Outcome, TestRecord, CHILD_OUT_ENV, CHILD_TEST_ENV, LIST_OUT_ENV, RETRIES_ENV,
@@ -318,33 +318,12 @@ fn release_database(_database: String) {}
 fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
     let start = Instant::now();
     if let Some(why) = unavailable_service(def) {
-        return TestRecord {
-            name: def.full_name(),
-            tier: def.tier,
-            outcome: Outcome::Error,
-            duration_ms: 0.0,
-            message: Some(why),
-            stdout: None,
-            stderr: None,
-            perf: None,
-            setup_ms: None,
-            retries: Vec::new(),
-        };
+        return error_record(def, why, 0.0);
     }
     let out = child_out_path();
     let name = def.full_name();
-    let error = |message: String| TestRecord {
-        name: def.full_name(),
-        tier: def.tier,
-        outcome: Outcome::Error,
-        duration_ms: start.elapsed().as_secs_f64() * 1000.0,
-        message: Some(message),
-        stdout: None,
-        stderr: None,
-        perf: None,
-        setup_ms: None,
-        retries: Vec::new(),
-    };
+    let error =
+        |message: String| error_record(def, message, start.elapsed().as_secs_f64() * 1000.0);
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => return error(format!("cannot find this test binary to re-run it: {e}")),
