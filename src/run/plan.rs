@@ -175,7 +175,7 @@ fn list_all(
                             Ok(l) => Listed::Harness(l),
                             Err(m) => Listed::Unlisted(format!(
                                 "the harness binary {} could not list its tests: {m}",
-                                exe.display()
+                                ws.relative(&exe).display()
                             )),
                         })),
                         Ok(false) => Ok(Some(Listed::NotHarness)),
@@ -277,7 +277,7 @@ pub(crate) fn plan(
                     } else {
                         format!(
                             "declared at {}:{} but not in the built binary (no tiered::main!() in the target, or compiled out by #[cfg])",
-                            d.file.display(),
+                            ws.relative(&d.file).display(),
                             d.line
                         )
                     };

@@ -1,7 +1,7 @@
 //! The workspace as cargo describes it: its test targets, their sources and
 //! their dependencies (`cargo metadata --no-deps`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cargo_metadata::{Metadata, MetadataCommand, TargetKind};
 
@@ -106,7 +106,16 @@ pub(crate) fn load_workspace(cargo: &CargoArgs) -> Result<Workspace, RunError> {
     })
 }
 
-/// Uses of mocking crates in the sources of targets with tier-2/3 tests.
+impl Workspace {
+    /// `path` as cargo prints it: relative to the workspace root when it is
+    /// inside it, else whole.
+    pub(crate) fn relative<'p>(&self, path: &'p Path) -> &'p Path {
+        path.strip_prefix(&self.root).unwrap_or(path)
+    }
+}
+
+/// Uses of mocking crates in the sources of targets with tier-2/3 tests,
+/// each at its path relative to the workspace root.
 pub(crate) fn mocking_findings(ws: &Workspace, config: &Config) -> Vec<crate::mocking::Finding> {
     let targets: Vec<crate::mocking::Target<'_>> = ws
         .targets
@@ -117,5 +126,9 @@ pub(crate) fn mocking_findings(ws: &Workspace, config: &Config) -> Vec<crate::mo
             deps: t.deps.clone(),
         })
         .collect();
-    crate::mocking::check(&targets, &config.mocking)
+    let mut findings = crate::mocking::check(&targets, &config.mocking);
+    for f in &mut findings {
+        f.file = ws.relative(&f.file).to_path_buf();
+    }
+    findings
 }

@@ -66,6 +66,16 @@ fn a_failing_unit_test_does_not_keep_the_integration_binary_from_running_or_the_
         .iter()
         .all(|g| g["passed"] == true));
     assert_eq!(r.test("stores_1")["outcome"], "passed");
+    // Compiled out: declared, not discovered, said where (relative path).
+    let out = r.test("compiled_out_a");
+    assert_eq!(out["outcome"], "not_run");
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("declared at tests/tier2.rs:"),
+        "{out}"
+    );
     assert!(j.get("incomplete").is_none());
     assert!(r.stderr.contains("verdict: PASS"), "{}", r.stderr);
 }
