@@ -257,7 +257,7 @@ struct RunArgs {
 #[derive(Args, Debug)]
 struct Select {
     /// Tiers to run: 1, 2, 3, a list such as 1,2, or all (repeatable; default all).
-    #[arg(long = "tier", value_name = "TIERS", global = true)]
+    #[arg(long = "tier", value_name = "TIERS", global = true, value_parser = tiers_value)]
     tiers: Vec<String>,
     /// Path to Cargo.toml.
     #[arg(long, value_name = "PATH", global = true)]
@@ -304,6 +304,13 @@ struct Select {
     /// Test-name filters and libtest flags for the harness binaries.
     #[arg(last = true, value_name = "ARGS", global = true)]
     harness_args: Vec<String>,
+}
+
+/// Checks a `--tier` value as clap parses it, so a bad one is a usage
+/// error naming the flag and what it accepts.
+fn tiers_value(spec: &str) -> Result<String, tiered::tier::TierParseError> {
+    TierSet::default().parse_into(spec)?;
+    Ok(spec.to_string())
 }
 
 /// Parses the process arguments, accepting both `cargo tiered …` and

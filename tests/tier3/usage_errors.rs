@@ -29,6 +29,17 @@ fn unknown_tier_gate_and_flag_exit_two() {
     let r = run_plain("passing", &["--tier", "4"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("unknown tier `4`"), "{}", r.stderr);
+    // Said as the flag's error, with what it accepts; no `--` was given.
+    let r = run_plain("passing", &["--tier", "7"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "invalid value '7' for '--tier <TIERS>': unknown tier `7`: use 1, 2, 3, a list such as 1,2, or all"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("after `--`"), "{}", r.stderr);
     let r = run_plain("passing", &["--gate", "nightly"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r
