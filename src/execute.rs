@@ -40,7 +40,10 @@ pub(crate) fn install_panic_hook(show: bool) {
             };
             let bt = std::backtrace::Backtrace::capture();
             if bt.status() == std::backtrace::BacktraceStatus::Captured {
-                msg.push_str(&format!("\nstack backtrace:\n{bt}"));
+                let full = std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v == "full");
+                let text = bt.to_string();
+                let text = if full { text } else { short_backtrace(&text) };
+                msg.push_str(&format!("\nstack backtrace:\n{text}"));
             }
             PANIC_MESSAGE.with(|m| *m.borrow_mut() = Some(msg));
             if show {
@@ -48,6 +51,63 @@ pub(crate) fn install_panic_hook(show: bool) {
             }
         }));
     });
+}
+
+/// A backtrace as libtest prints it by default: only the frames between
+/// the panic machinery (`__rust_end_short_backtrace`, and the frames above
+/// it) and the harness (`__rust_begin_short_backtrace`, and the frames
+/// below it), renumbered from 0, with std's note on how to see the rest.
+/// Text without the markers is returned as it is.
+pub fn short_backtrace(full: &str) -> String {
+    // Frames: a line `  N: symbol`, then its `at file:line` lines.
+    let mut frames: Vec<Vec<&str>> = Vec::new();
+    for line in full.lines() {
+        let t = line.trim_start();
+        let starts_frame = t
+            .split_once(": ")
+            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        match frames.last_mut() {
+            Some(f) if !starts_frame => f.push(line),
+            _ => frames.push(vec![line]),
+        }
+    }
+    let has = |f: &Vec<&str>, marker: &str| f.first().is_some_and(|l| l.contains(marker));
+    let start = frames
+        .iter()
+        .rposition(|f| has(f, "__rust_end_short_backtrace"))
+        .map_or(0, |i| i + 1);
+    let end = frames
+        .iter()
+        .skip(start)
+        .position(|f| has(f, "__rust_begin_short_backtrace"))
+        .map_or(frames.len(), |i| start + i);
+    if start == 0 && end == frames.len() {
+        return full.to_string();
+    }
+    let mut out = String::new();
+    for (k, f) in frames[start..end].iter().enumerate() {
+        let first = f[0].trim_start();
+        let symbol = first.split_once(": ").map_or(first, |(_, s)| s);
+        out.push_str(&format!("{k:>4}: {symbol}\n"));
+        for line in &f[1..] {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str(
+        "note: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace.",
+    );
+    out
+}
+
+/// Calls the test's body: the frame a short backtrace ends at, as
+/// libtest's function of the same name is.
+#[inline(never)]
+fn __rust_begin_short_backtrace<T>(f: impl FnOnce() -> T) -> T {
+    let result = f();
+    // Not a tail call: this frame stays on the stack.
+    std::hint::black_box(());
+    result
 }
 
 /// The one multi-thread runtime every async test of the process runs on.
@@ -67,8 +127,8 @@ fn run_body(def: &TestDef, ctx: TestContext) -> Result<registry::TestResult, Str
     IN_TEST.with(|c| c.set(true));
     PANIC_MESSAGE.with(|m| m.borrow_mut().take());
     let result = panic::catch_unwind(AssertUnwindSafe(|| match def.body {
-        TestBody::Sync(f) => f(),
-        TestBody::Async(f) => runtime().block_on(f(ctx)),
+        TestBody::Sync(f) => __rust_begin_short_backtrace(f),
+        TestBody::Async(f) => __rust_begin_short_backtrace(|| runtime().block_on(f(ctx))),
     }));
     IN_TEST.with(|c| c.set(false));
     result.map_err(|payload| {

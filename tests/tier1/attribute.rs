@@ -108,3 +108,31 @@ fn options_are_registered() {
     assert_eq!(d.tier().get(), 1);
     assert_eq!(def("spins").timeout_ms, Some(100));
 }
+
+#[tiered::test(tier = 1)]
+fn a_short_backtrace_keeps_the_frames_between_the_markers_renumbered() {
+    let full = "   0: std::backtrace::Backtrace::capture
+             at /rustc/x/library/std/src/backtrace.rs:1
+   1: std::sys::backtrace::__rust_end_short_backtrace
+   2: core::panicking::panic_fmt
+             at /rustc/x/library/core/src/panicking.rs:80:14
+   3: suite::fails
+             at ./tests/suite.rs:8:5
+   4: tiered::execute::__rust_begin_short_backtrace
+   5: tiered::worker::serve
+";
+    let short = tiered::execute::short_backtrace(full);
+    assert_eq!(
+        short,
+        "   0: core::panicking::panic_fmt
+             at /rustc/x/library/core/src/panicking.rs:80:14
+   1: suite::fails
+             at ./tests/suite.rs:8:5
+note: Some details are omitted, run with `RUST_BACKTRACE=full` for a verbose backtrace."
+    );
+    // Without the markers, nothing is cut.
+    assert_eq!(
+        tiered::execute::short_backtrace("   0: main\n"),
+        "   0: main\n"
+    );
+}

@@ -1,4 +1,4 @@
-use crate::support::{assert_valid_junit, run};
+use crate::support::{assert_valid_junit, run, run_env};
 
 #[tiered::test(tier = 3, timeout = "15m")]
 fn failures_carry_messages_and_exit_one() {
@@ -114,4 +114,31 @@ fn a_failing_gate_exits_one_and_a_passing_gate_zero_even_with_failures() {
         r.stderr
     );
     assert_eq!(r.json()["verdict"], "PASS");
+}
+
+#[tiered::test(tier = 3, timeout = "15m")]
+fn backtraces_in_failures_are_short_by_default_and_full_on_request() {
+    let message = |backtrace: &str| {
+        let r = run_env(
+            "failing",
+            &["--test", "suite"],
+            &[("RUST_BACKTRACE", backtrace)],
+        );
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        r.test("fails_an_assertion")["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let short = message("1");
+    assert!(short.contains("stack backtrace:"), "{short}");
+    assert!(short.contains("suite::fails_an_assertion"), "{short}");
+    assert!(
+        !short.contains("tiered::") && !short.contains("std::panicking::"),
+        "harness and panic-machinery frames are left out:\n{short}"
+    );
+    assert!(short.contains("run with `RUST_BACKTRACE=full`"), "{short}");
+    let full = message("full");
+    assert!(full.contains("tiered::execute"), "{full}");
+    assert!(!message("0").contains("stack backtrace:"));
 }
