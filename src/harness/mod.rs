@@ -24,6 +24,7 @@ use crate::registry;
 use crate::tier::TierSet;
 
 pub(crate) mod child;
+mod children;
 pub(crate) mod own_services;
 pub(crate) mod standalone;
 mod watchdog;

@@ -99,11 +99,14 @@ mod imp {
                     continue;
                 };
                 eprintln!(
-                    "\n{}: removing the containers of session {session}",
+                    "\n{}: removing the containers of session {session} and stopping the running tests",
                     crate::interrupt::name(sig)
                 );
                 let removed = remove_containers(&session);
                 eprintln!("services: removed {removed} container(s) of session {session}");
+                // Last: a test stopped earlier would let the harness go on
+                // to its own teardown while this one runs.
+                crate::harness::children::kill_all();
                 std::process::exit(i32::from(crate::interrupt::exit_code(sig)));
             });
     }

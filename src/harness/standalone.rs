@@ -367,6 +367,7 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
             return error(format!("cannot start the test process: {e}"));
         }
     };
+    super::children::started(child.id());
     let stdout = child.stdout.take().map(capture);
     let stderr = child.stderr.take().map(capture);
     let limit_ms = def.timeout_ms.unwrap_or(default_timeout_ms(def.tier));
@@ -388,6 +389,7 @@ fn run_in_child(def: &'static TestDef, nocapture: bool) -> TestRecord {
             Err(e) => break Err(format!("lost track of the test process: {e}")),
         }
     };
+    super::children::ended(child.id());
     let stdout = stdout.and_then(|h| h.join().ok());
     let stderr = stderr.and_then(|h| h.join().ok());
     let reported = std::fs::read(&out)

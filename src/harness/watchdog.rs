@@ -82,6 +82,7 @@ fn run() {
         eprintln!(
             "error: the tier-1 test `{name}` timed out after {limit}; it cannot be stopped inside this process, so the binary stops (give it `timeout = \"…\"`, raise `[timeouts] tier1`, or run it through `cargo tiered`, which stops it and goes on)"
         );
+        super::children::kill_all();
         super::own_services::remove_now();
         std::process::exit(i32::from(crate::exit_codes::HARNESS_TEST_FAILED));
     }

@@ -595,3 +595,87 @@ fn a_container_that_dies_while_starting_is_a_clear_error_and_leaves_nothing() {
         Vec::<String>::new()
     );
 }
+
+/// The `suite` test binary of the `signals` fixture, built.
+fn signals_binary() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "test",
+            "--test",
+            "suite",
+            "--no-run",
+            "--message-format=json",
+        ])
+        .current_dir(fixture("signals"))
+        .env("CARGO_TARGET_DIR", fixtures_target())
+        .stderr(Stdio::null())
+        .output()
+        .expect("cargo runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|m| m["target"]["name"] == "suite" && m["executable"].is_string())
+        .map(|m| m["executable"].as_str().unwrap().into())
+        .expect("the suite binary was built")
+}
+
+/// Processes of process group `pgid` that are still running (not zombies).
+fn running_in_group(pgid: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(2) == Some(&pgid) && fields.first() != Some(&"Z") {
+            out.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
+#[tiered::test(tier = 3, timeout = "10m")]
+fn sigterm_to_a_harness_binary_alone_removes_its_containers_and_its_test_processes() {
+    let exe = signals_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let ws = fixture("signals");
+    let mut cmd = Command::new(&exe);
+    cmd.args(["--tier", "2", "--exact", "b_holds_the_run"])
+        .current_dir(&ws)
+        .env("CARGO_MANIFEST_DIR", &ws)
+        .env("FX_MARKER", dir.path().join("marker"))
+        .env_remove("TIERED_SESSION")
+        .env_remove("TIERED_REDIS_URL")
+        .env_remove("TIERED_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // Its own process group, as a shell gives a job: the marker names it.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().expect("the harness binary starts");
+    let pgrp = wait_for_marker(dir.path(), &mut child);
+    // The binary alone gets the signal, as from `timeout` or a CI cancel.
+    kill("TERM", &child.id().to_string());
+    let (code, stderr) = wait_bounded(child);
+    assert_eq!(code, 143, "{stderr}");
+    let session = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("services: removed 1 container(s) of session "))
+        .unwrap_or_else(|| panic!("the binary says it removed its container:\n{stderr}"))
+        .trim()
+        .to_string();
+    assert_eq!(
+        crate::support::session_containers(&session),
+        Vec::<String>::new()
+    );
+    // The test process it had started is gone too (killed, not orphaned).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !running_in_group(&pgrp).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(running_in_group(&pgrp), Vec::<String>::new(), "{stderr}");
+}
