@@ -317,7 +317,7 @@ def cargo_tiered_cmd(*args):
 
 
 def harness_env(crate, **extra):
-    """The environment `cargo tiered` gives a harness binary (runner.rs
+    """The environment `cargo tiered` gives a harness binary (run/plan.rs
     `harness_command`): the package's manifest dir and name, its own path."""
     return base_env(
         CARGO_MANIFEST_DIR=crate,

@@ -57,7 +57,7 @@ fn the_harness_binary_works_alone_like_libtest() {
         ])
         .current_dir(&ws)
         .env("CARGO_TARGET_DIR", crate::support::fixtures_target())
-        .env_remove("TIERED_RESULTS_OUT")
+        .env_remove("TIERED_WORKER")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
