@@ -23,7 +23,7 @@ use crate::events::{Event, Sink};
 use crate::exit_codes;
 use crate::gates;
 use crate::partition::{self, MergedShards, ShardInfo};
-use crate::report::write::{exit_code, write_reports, ReportPaths};
+use crate::report::write::{exit_code, write_reports};
 use crate::report::{self, Measured, SessionReport, Verdict};
 use crate::sla::SlaSpec;
 
@@ -45,6 +45,18 @@ pub struct MergeOptions {
     /// Where `tiered.toml` is looked for (it and its ancestors): its gates
     /// and SLAs judge the merged result.
     pub config_dir: PathBuf,
+}
+
+impl MergeOptions {
+    /// Where the reports asked for go.
+    pub fn report_paths(&self) -> crate::report::write::ReportPaths<'_> {
+        crate::report::write::ReportPaths {
+            json: self.json.as_deref(),
+            html: self.html.as_deref(),
+            junit: self.junit.as_deref(),
+            github_summary: self.github_summary.as_deref(),
+        }
+    }
 }
 
 /// Why the reports cannot be merged.
@@ -360,16 +372,7 @@ pub fn merge(
     let Merged { report, warnings } = combine(shards, &gate_specs, &config.sla)?;
     sink.event(&Event::RunFinished(&report));
     let mut written = warnings;
-    let all_written = write_reports(
-        &report,
-        &ReportPaths {
-            json: opts.json.as_deref(),
-            html: opts.html.as_deref(),
-            junit: opts.junit.as_deref(),
-            github_summary: opts.github_summary.as_deref(),
-        },
-        &mut written,
-    );
+    let all_written = write_reports(&report, &opts.report_paths(), &mut written);
     let _ = report::summary::write(&report, &written, err);
     let exit_code = if report.is_empty() {
         let _ = writeln!(err, "no tests: the shards' reports declare none");

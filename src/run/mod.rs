@@ -23,7 +23,7 @@ use crate::events::{Event, Sink};
 use crate::exit_codes;
 use crate::gates;
 use crate::protocol::{CHILD_OUT_ENV, SESSION_INIT_ENV};
-use crate::report::write::{write_reports, ReportPaths};
+use crate::report::write::write_reports;
 use crate::report::{SessionReport, Timings};
 use crate::services::kept;
 use crate::services::session::{Reuse, Session, Update};
@@ -202,16 +202,7 @@ pub fn run(
             "services: removed {removed} container(s) of the session"
         ));
     }
-    let all_written = write_reports(
-        &report,
-        &ReportPaths {
-            json: opts.json.as_deref(),
-            html: opts.html.as_deref(),
-            junit: opts.junit.as_deref(),
-            github_summary: opts.github_summary.as_deref(),
-        },
-        &mut written,
-    );
+    let all_written = write_reports(&report, &opts.report_paths(), &mut written);
     if !plan.skipped_targets.is_empty() && opts.verbose {
         written.push(format!(
             "note: test targets without tiered::main!() were not run: {}",

@@ -155,3 +155,15 @@ pub struct RunOptions {
     /// standard error instead).
     pub stdout_reserved: bool,
 }
+
+impl RunOptions {
+    /// Where the reports asked for go.
+    pub fn report_paths(&self) -> crate::report::write::ReportPaths<'_> {
+        crate::report::write::ReportPaths {
+            json: self.json.as_deref(),
+            html: self.html.as_deref(),
+            junit: self.junit.as_deref(),
+            github_summary: self.github_summary.as_deref(),
+        }
+    }
+}
